@@ -1,0 +1,61 @@
+--[[
+  Put an attempt back in the queue (epoch + 1), atomically with the check that it still is the
+  attempt the caller saw, so two distributors never requeue the same attempt twice.
+
+  Modes: 'down'    its worker was found down: requeue a RUNNING or STOPPED attempt; a RUNNING one is a stall
+         'stale'   requeue only if it is STOPPED, or RUNNING with its own updated_at and its worker's
+                   heartbeat both older than ARGV[6] (or the worker's hash gone); RUNNING is a stall
+         'stopped' requeue only a STOPPED attempt
+         'rejected' the worker refused the assignment: requeue, and the start does not count
+
+  KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash
+  ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
+       [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it
+  Returns 1 requeued, 2 CANCELLED (a cancel was pending), 3 FAILED (max_stalls reached), 0 not applicable.
+]]
+local rcall = redis.call
+local id, mode, now = ARGV[1], ARGV[4], tonumber(ARGV[5])
+local t = rcall('HMGET', KEYS[1], 'epoch', 'assignment', 'state', 'cancel', 'stop_reason', 'failures',
+  'stalls', 'max_stalls', 'updated_at', 'priority', 'name', 'worker')
+if not t[3] then
+  rcall('SREM', KEYS[4], id)
+  return 0
+end
+if t[1] ~= ARGV[2] or t[2] ~= ARGV[3] or t[12] ~= ARGV[10] then return 0 end
+local state = t[3]
+if state ~= 'RUNNING' and state ~= 'STOPPED' then return 0 end
+if mode == 'stopped' and state ~= 'STOPPED' then return 0 end
+if mode == 'stale' and state == 'RUNNING' then
+  local before = tonumber(ARGV[6])
+  local hb = rcall('HGET', KEYS[5], 'updated_at')
+  local fresh = tonumber(t[9]) >= before or (hb and tonumber(hb) >= before)
+  if hb and fresh then return 0 end
+end
+rcall('SREM', KEYS[4], id)
+if t[4] == '1' then
+  rcall('HSET', KEYS[1], 'state', 'CANCELLED', 'error', 'cancelled by a client', 'assignment', '',
+    'ended_at', now, 'updated_at', now)
+  return 2
+end
+if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
+  local stalls = rcall('HINCRBY', KEYS[1], 'stalls', 1)
+  if stalls >= tonumber(t[8]) then
+    rcall('HSET', KEYS[1], 'state', 'FAILED', 'assignment', '', 'ended_at', now, 'updated_at', now,
+      'error', 'stalled ' .. stalls .. ' times (max_stalls ' .. t[8] .. '): its worker was lost during every run')
+    return 3
+  end
+end
+if mode == 'rejected' then rcall('HINCRBY', KEYS[1], 'attempts', -1) end
+local delay = 0
+if state == 'STOPPED' and t[5] == 'error' then
+  delay = math.min(tonumber(ARGV[7]) * 2 ^ (tonumber(t[6]) - 1), tonumber(ARGV[8]))
+end
+rcall('HINCRBY', KEYS[1], 'epoch', 1)
+rcall('HSET', KEYS[1], 'state', 'QUEUED', 'worker', '', 'assignment', '', 'stop_reason', '', 'updated_at', now)
+if delay > 0 then
+  rcall('ZADD', KEYS[3], now + delay, id)
+else
+  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e13 + now, id)
+  rcall('PUBLISH', ARGV[9], 'ready ' .. t[11])
+end
+return 1

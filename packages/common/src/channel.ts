@@ -1,0 +1,270 @@
+/**
+ * One authenticated WebSocket between two taskmesh processes: the share_key handshake, validated
+ * frames, and health checks (a peer is down when its stream closes or after `misses` silent
+ * intervals). Used by the distributor and worker on both ends, and by watchers.
+ */
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { TlsMaterial } from './config';
+import { clientProof, newNonce, proofMatches, serverProof } from './auth';
+import { CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
+import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames } from './tls';
+import type { Logger } from './log';
+
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+
+export interface ChannelEvents {
+  message: [Message];
+  close: [number, string];
+}
+
+/** An authenticated connection. `peerId` is the config id the peer proved with the share_key. */
+export class Channel extends EventEmitter<ChannelEvents> {
+  private lastSeen = Date.now();
+  private healthTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger) {
+    super();
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onData(data, isBinary));
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString()));
+    ws.on('pong', () => (this.lastSeen = Date.now()));
+  }
+
+  get open(): boolean {
+    return !this.closed && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(msg: Message): boolean {
+    if (!this.open) return false;
+    this.ws.send(encodeFrame(msg));
+    return true;
+  }
+
+  /** Pings every interval; declares the peer down after `misses` intervals without any frame. */
+  startHealth(intervalMs: number, misses: number, running?: () => number): void {
+    this.lastSeen = Date.now();
+    this.healthTimer = setInterval(() => {
+      if (Date.now() - this.lastSeen > intervalMs * misses) {
+        this.log.warn('peer missed health checks', { peer: this.peerId, misses });
+        this.close(CloseCode.HEALTH_TIMEOUT, 'missed health checks', true);
+        return;
+      }
+      this.send(running ? { type: 'ping', ts: Date.now(), running: running() } : { type: 'ping', ts: Date.now() });
+    }, intervalMs);
+    this.healthTimer.unref();
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = '', force = false): void {
+    if (this.closed) return;
+    if (force) {
+      // A peer that stopped answering will not complete a close handshake.
+      this.ws.terminate();
+      this.onClose(code, reason);
+    } else {
+      this.ws.close(code, reason);
+    }
+  }
+
+  private onData(data: RawData, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    if (isBinary) {
+      this.send({ type: 'error', code: 'BAD_FRAME', message: 'binary frames are not part of the protocol' });
+      return;
+    }
+    const d = decodeFrame(data.toString());
+    if (!d.ok) {
+      this.log.warn('invalid frame', { peer: this.peerId, reason: d.error.message });
+      this.send({ type: 'error', code: 'BAD_FRAME', message: d.error.message });
+      return;
+    }
+    if (d.msg.type === 'ping') {
+      this.send({ type: 'pong', ts: d.msg.ts });
+    }
+    this.emit('message', d.msg);
+  }
+
+  private onClose(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.emit('close', code, reason);
+  }
+}
+
+/** Waits for one frame of a given type, or fails on close, a different frame, or timeout. */
+function nextFrame<T extends Message['type']>(ws: WebSocket, type: T, timeoutMs: number): Promise<MessageOf<T>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no ${type} frame within ${timeoutMs} ms`)), timeoutMs);
+    const onMsg = (data: RawData) => {
+      const d = decodeFrame(data.toString());
+      if (!d.ok) return done(new Error(d.error.message));
+      if (d.msg.type === 'error') return done(new Error(`${d.msg.code}: ${d.msg.message}`));
+      if (d.msg.type !== type) return done(new Error(`expected ${type}, got ${d.msg.type}`));
+      done(null, d.msg as MessageOf<T>);
+    };
+    const onClose = (code: number, reason: Buffer) => done(new Error(`closed with ${code}${reason.length ? ` (${reason.toString()})` : ''}`));
+    const onErr = (err: Error) => done(err);
+    function done(err: Error | null, msg?: MessageOf<T>) {
+      clearTimeout(timer);
+      ws.off('message', onMsg);
+      ws.off('close', onClose);
+      ws.off('error', onErr);
+      if (err) reject(err);
+      else resolve(msg!);
+    }
+    ws.on('message', onMsg);
+    ws.on('close', onClose);
+    ws.on('error', onErr);
+  });
+}
+
+export interface ServerOptions {
+  id: string;
+  role: 'distributor' | 'worker';
+  tls: TlsMaterial;
+  shareKey: string;
+  host: string;
+  port: number;
+  maxPayload: number;
+  allow: readonly string[];
+  /** Roles this server accepts. */
+  accept: ReadonlyArray<'worker' | 'watcher'>;
+  log: Logger;
+  onChannel: (ch: Channel) => void;
+}
+
+export interface MeshServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A TLS WebSocket listener that hands over only channels that passed TLS and the share_key proof. */
+export async function listen(opts: ServerOptions): Promise<MeshServer> {
+  const { log } = opts;
+  const server = createServer(serverTlsOptions(opts.tls));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false });
+  const sockets = new Set<TLSSocket>();
+
+  server.on('secureConnection', (socket: TLSSocket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    const why = refusalReason(socket, opts.allow);
+    if (why) {
+      log.warn('refused connection', { remote: socket.remoteAddress, reason: why });
+      socket.destroy();
+    }
+  });
+  server.on('tlsClientError', (err: Error & { code?: string }) => log.warn('TLS handshake failed', { reason: err.code ?? err.message }));
+  server.on('request', (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('taskmesh speaks WebSocket only\n');
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const tlsSocket = req.socket as TLSSocket;
+    if (refusalReason(tlsSocket, opts.allow)) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // Without an 'error' listener one bad frame would crash the whole process.
+      ws.on('error', (err) => log.warn('socket error', { reason: err.message }));
+      void serverHandshake(ws, opts, peerNames(tlsSocket)).catch(() => undefined);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    server,
+    port,
+    async close() {
+      for (const ws of wss.clients) ws.close(CloseCode.GOING_AWAY, 'shutting down');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(() => {
+          for (const s of sockets) s.destroy();
+          resolve();
+        }, 1000).unref();
+      });
+    },
+  };
+}
+
+async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[]): Promise<void> {
+  const nonce = newNonce();
+  ws.send(encodeFrame({ type: 'hello', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce }));
+  let auth: MessageOf<'auth'>;
+  try {
+    auth = await nextFrame(ws, 'auth', HANDSHAKE_TIMEOUT_MS);
+  } catch (err) {
+    opts.log.warn('handshake failed', { names, reason: (err as Error).message });
+    ws.close(CloseCode.HANDSHAKE_TIMEOUT, 'handshake failed');
+    return;
+  }
+  if (!opts.accept.includes(auth.role)) {
+    ws.close(CloseCode.NOT_ALLOWED, `role ${auth.role} is not accepted here`);
+    return;
+  }
+  if (!proofMatches(clientProof(opts.shareKey, auth.role, auth.id, nonce, auth.nonce), auth.mac)) {
+    opts.log.warn('refused peer: wrong share_key', { peer: auth.id, names });
+    ws.close(CloseCode.AUTH_FAILED, 'authentication failed');
+    return;
+  }
+  ws.send(encodeFrame({ type: 'welcome', id: opts.id, mac: serverProof(opts.shareKey, opts.id, nonce, auth.nonce) }));
+  opts.onChannel(new Channel(ws, auth.id, auth.role, opts.log));
+}
+
+export interface ConnectOptions {
+  id: string;
+  role: 'worker' | 'watcher';
+  tls: TlsMaterial;
+  shareKey: string;
+  host: string;
+  port: number;
+  maxPayload: number;
+  /** Server certificate names accepted (CN/SAN); empty = any name the CA signed. */
+  allow: readonly string[];
+  log: Logger;
+}
+
+/** Connects, verifies the server certificate and its share_key proof, and returns the channel. */
+export async function connect(opts: ConnectOptions): Promise<Channel> {
+  const ws = new WebSocket(`wss://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}/`, {
+    ...clientTlsOptions(opts.tls),
+    perMessageDeflate: false,
+    maxPayload: opts.maxPayload,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  });
+  ws.on('error', () => undefined);
+  const helloP = nextFrame(ws, 'hello', HANDSHAKE_TIMEOUT_MS);
+  try {
+    const hello = await helloP;
+    if (opts.allow.length > 0) {
+      const names = peerNames((ws as unknown as { _socket: TLSSocket })._socket);
+      if (!names.some((n) => opts.allow.includes(n))) throw new Error(`server certificate names [${names.join(', ')}] are not in the allow-list`);
+    }
+    const nonce = newNonce();
+    const welcomeP = nextFrame(ws, 'welcome', HANDSHAKE_TIMEOUT_MS);
+    ws.send(encodeFrame({ type: 'auth', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce, mac: clientProof(opts.shareKey, opts.role, opts.id, hello.nonce, nonce) }));
+    const welcome = await welcomeP;
+    if (!proofMatches(serverProof(opts.shareKey, welcome.id, hello.nonce, nonce), welcome.mac)) {
+      throw new Error('server failed the share_key proof');
+    }
+    return new Channel(ws, welcome.id, hello.role, opts.log);
+  } catch (err) {
+    ws.terminate();
+    throw err;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * TaskClient: submit, inspect, wait for and cancel tasks from any process. Speaks only to Redis,
+ * so what it does any language can do with the keys of SPEC section 2.
+ */
+import { v4 as uuidv4 } from 'uuid';
+import type { Redis } from 'ioredis';
+import type { RedisConfig } from './config';
+import { validateEnvelope, type EnvelopeInput } from './envelope';
+import { TaskmeshError, UnknownTaskError } from './errors';
+import { Keys } from './keys';
+import { isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
+import { closeRedis, createRedis } from './redis';
+import { Scripts } from './scripts';
+
+export type SubmitOptions = Omit<EnvelopeInput, 'name' | 'config'>;
+
+export interface WaitOptions {
+  /** Give up after this long (TaskmeshError code TIMEOUT). Default: wait forever. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export class TaskClient {
+  readonly keys: Keys;
+  private readonly redis: Redis;
+  private readonly scripts: Scripts;
+  private closing: Promise<void> | undefined;
+
+  constructor(config: { redis: RedisConfig }) {
+    this.keys = new Keys(config.redis.prefix);
+    this.redis = createRedis(config.redis, { name: 'taskmesh-client' });
+    this.scripts = new Scripts(this.redis, this.keys);
+  }
+
+  /** Records the task as QUEUED and pushes its envelope; returns its id at once. */
+  async submit(name: string, config: Record<string, unknown> = {}, opts: SubmitOptions = {}): Promise<string> {
+    const parsed = validateEnvelope({ ...opts, name, config });
+    if (!parsed.ok) throw new TaskmeshError('BAD_ENVELOPE', parsed.reason);
+    const f = parsed.fields;
+    const envelope = JSON.stringify({ id: f.id, name: f.name, config, max_attempts: f.max_attempts, max_stalls: f.max_stalls, priority: f.priority, state_optional: f.state_optional, clean_end: f.clean_end });
+    if (!(await this.scripts.submit(f, envelope, uuidv4()))) throw new TaskmeshError('BAD_ENVELOPE', `task id ${f.id} already exists`);
+    return f.id;
+  }
+
+  /** The task's record, or null when there is no such task. */
+  async status(id: string): Promise<TaskRecord | null> {
+    return parseRecord(await this.redis.hgetall(this.keys.task(id)));
+  }
+
+  /**
+   * Resolves with the record once the task is terminal. A clean_end task whose record was deleted
+   * after END resolves with a record built from the last one seen, state END and no result.
+   */
+  async wait(id: string, opts: WaitOptions = {}): Promise<TaskRecord> {
+    const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+    let last: TaskRecord | null = null;
+    let delay = 20;
+    for (;;) {
+      const rec = await this.status(id);
+      if (rec && isTerminal(rec.state)) return rec;
+      if (!rec) {
+        if (last?.clean_end) return { ...last, state: 'END', result: null, ended_at: Date.now() };
+        throw new UnknownTaskError(id);
+      }
+      last = rec;
+      if (opts.signal?.aborted) throw new TaskmeshError('TIMEOUT', 'wait aborted');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new TaskmeshError('TIMEOUT', `task ${id} is still ${rec.state}`);
+      await new Promise((r) => setTimeout(r, Math.min(delay, left)));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+
+  /** Calls `fn` once the task is terminal (the forerunner's onComplete hook). */
+  onComplete(id: string, fn: (record: TaskRecord) => void, onError?: (err: Error) => void): void {
+    this.wait(id).then(fn, (err: Error) => onError?.(err));
+  }
+
+  /**
+   * Cancels a task, durably: recorded in Redis first, then routed to the worker that runs it.
+   * Returns the state right after the request: CANCELLED, RUNNING (the worker is being told),
+   * or the terminal state it already had.
+   */
+  async cancel(id: string): Promise<TaskState> {
+    const [name, worker] = await this.redis.hmget(this.keys.task(id), 'name', 'worker');
+    if (name === null || name === undefined) throw new UnknownTaskError(id);
+    const state = await this.scripts.cancel(id, name, worker ?? '');
+    if (state === null) throw new UnknownTaskError(id);
+    return state as TaskState;
+  }
+
+  /** Every known task, optionally only those in one state. */
+  async list(filter: { state?: TaskState } = {}): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    let cursor = '0';
+    do {
+      const [next, ids] = await this.redis.sscan(this.keys.tasks, cursor, 'COUNT', 500);
+      cursor = next;
+      if (ids.length === 0) continue;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.hgetall(this.keys.task(id));
+      const replies = (await pipe.exec()) ?? [];
+      for (const [err, h] of replies) {
+        if (err) throw err;
+        const rec = parseRecord(h as Record<string, string>);
+        if (rec && (!filter.state || rec.state === filter.state)) out.push(rec);
+      }
+    } while (cursor !== '0');
+    return out.sort((a, b) => (a.created_at ?? 0) - (b.created_at ?? 0));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= closeRedis(this.redis);
+    return this.closing;
+  }
+}

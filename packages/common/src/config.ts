@@ -1,0 +1,340 @@
+/**
+ * Configuration: one convict schema per role, the single source of defaults and docs.
+ * A file named by `--config FILE` (or `TASKMESH_CONFIG`), overridden per key by `TASKMESH_<PATH>`,
+ * validated strictly (a key of another role is refused like a typo), then resolved once into a
+ * typed object with the PEM files already read.
+ */
+import convict from 'convict';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { ConfigError } from './errors';
+
+export type Role = 'distributor' | 'worker' | 'watcher' | 'cli';
+
+export interface RedisConfig {
+  url: string;
+  host: string | null;
+  port: number | null;
+  db: number | null;
+  password: string | null;
+  prefix: string;
+  command_timeout_ms: number;
+}
+
+export interface TlsMaterial {
+  /** PEM text, read from the configured paths. */
+  key: string;
+  cert: string;
+  ca: string;
+}
+
+export interface BaseConfig {
+  role: Role;
+  id: string;
+  share_key: string;
+  redis: RedisConfig;
+  limits: { max_message_bytes: number };
+}
+
+export interface HealthConfig {
+  interval_ms: number;
+  misses: number;
+}
+
+export interface DistributorConfig extends BaseConfig {
+  role: 'distributor';
+  tls: TlsMaterial;
+  host: string;
+  port: number;
+  advertise_host: string;
+  health: HealthConfig;
+  watch: { own_interval_ms: number; all_interval_ms: number; stale_ms: number };
+  retry: { backoff_ms: number; backoff_max_ms: number };
+  allow: { workers: string[] };
+}
+
+export interface WorkerConfig extends BaseConfig {
+  role: 'worker';
+  tls: TlsMaterial;
+  host: string;
+  port: number;
+  advertise_host: string;
+  distributors: Array<[string, number]>;
+  concurrency: number;
+  health: HealthConfig;
+  shutdown_grace_ms: number;
+  allow: { distributors: string[]; watchers: string[] };
+}
+
+export interface WatcherConfig extends BaseConfig {
+  role: 'watcher';
+  tls: TlsMaterial;
+}
+
+/** What the `taskmesh` CLI needs: Redis; certificates optional. */
+export interface CliConfig extends BaseConfig {
+  role: 'cli';
+  tls: TlsMaterial | null;
+}
+
+export type ConfigFor<R extends Role> = R extends 'distributor'
+  ? DistributorConfig
+  : R extends 'worker'
+    ? WorkerConfig
+    : R extends 'watcher'
+      ? WatcherConfig
+      : CliConfig;
+
+const positiveInt = (name: string) => ({
+  name,
+  validate(v: unknown) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error('must be an integer >= 1');
+  },
+  coerce: (v: string) => Number(v),
+});
+
+convict.addFormat(positiveInt('positive-int'));
+convict.addFormat({
+  name: 'port-or-zero',
+  validate(v: unknown) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535) throw new Error('must be a port number 0-65535');
+  },
+  coerce: (v: string) => Number(v),
+});
+convict.addFormat({
+  name: 'nullable-string',
+  validate(v: unknown) {
+    if (v !== null && typeof v !== 'string') throw new Error('must be a string');
+  },
+});
+convict.addFormat({
+  name: 'nullable-port',
+  validate(v: unknown) {
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535)) throw new Error('must be a port number 1-65535');
+  },
+  coerce: (v: string) => Number(v),
+});
+convict.addFormat({
+  name: 'nullable-db',
+  validate(v: unknown) {
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new Error('must be an integer >= 0');
+  },
+  coerce: (v: string) => Number(v),
+});
+convict.addFormat({
+  name: 'string-list',
+  validate(v: unknown) {
+    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) throw new Error('must be an array of non-empty strings');
+  },
+  coerce: (v: string) => (v.trim().startsWith('[') ? JSON.parse(v) : v.split(',').map((s) => s.trim()).filter(Boolean)),
+});
+convict.addFormat({
+  name: 'host-port-list',
+  validate(v: unknown) {
+    const ok =
+      Array.isArray(v) &&
+      v.length > 0 &&
+      v.every(
+        (e) =>
+          Array.isArray(e) &&
+          e.length === 2 &&
+          typeof e[0] === 'string' &&
+          e[0].length > 0 &&
+          Number.isInteger(e[1]) &&
+          e[1] > 0 &&
+          e[1] <= 65535,
+      );
+    if (!ok) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["localhost", 5000]]');
+  },
+  coerce: (v: string) => JSON.parse(v),
+});
+convict.addFormat({
+  name: 'non-empty-string',
+  validate(v: unknown) {
+    if (typeof v !== 'string' || v.length === 0) throw new Error('must be a non-empty string');
+  },
+});
+convict.addFormat({
+  name: 'optional-string',
+  validate(v: unknown) {
+    if (v !== null && (typeof v !== 'string' || v.length === 0)) throw new Error('must be a non-empty string');
+  },
+});
+
+const env = (path: string): string => 'TASKMESH_' + path.toUpperCase().replace(/\./g, '_');
+
+type Schema = Record<string, unknown>;
+
+function leaf(path: string, spec: { doc: string; format: unknown; default: unknown; sensitive?: boolean }): Schema {
+  return { ...spec, env: env(path) };
+}
+
+function baseSchema(role: Role): Schema {
+  const certsOptional = role === 'cli';
+  const pem = (name: string, doc: string) =>
+    leaf(name, { doc, format: certsOptional ? 'optional-string' : 'non-empty-string', default: certsOptional ? null : '' });
+  return {
+    id: leaf('id', { doc: 'This process id, recorded in Redis and in task records', format: 'non-empty-string', default: `${role}-${hostname()}-${process.pid}` }),
+    share_key: leaf('share_key', {
+      doc: 'Shared secret proven (never sent) in the WebSocket handshake',
+      format: certsOptional ? 'optional-string' : 'non-empty-string',
+      default: certsOptional ? null : '',
+      sensitive: true,
+    }),
+    key: pem('key', 'Path to this process private key (PEM)'),
+    cert: pem('cert', 'Path to this process certificate (PEM)'),
+    ca: pem('ca', 'Path to the CA certificate(s) that peers must chain to (PEM)'),
+    redis: {
+      url: leaf('redis.url', { doc: 'Redis URL', format: 'non-empty-string', default: 'redis://127.0.0.1:6379' }),
+      host: leaf('redis.host', { doc: 'Redis host (overrides the URL host)', format: 'nullable-string', default: null }),
+      port: leaf('redis.port', { doc: 'Redis port (overrides the URL port)', format: 'nullable-port', default: null }),
+      db: leaf('redis.db', { doc: 'Redis database number (overrides the URL)', format: 'nullable-db', default: null }),
+      password: leaf('redis.password', { doc: 'Redis password (overrides the URL)', format: 'nullable-string', default: null, sensitive: true }),
+      prefix: leaf('redis.prefix', { doc: 'Key prefix, e.g. "{tm}:" for Redis Cluster', format: 'non-empty-string', default: 'taskmesh:' }),
+      command_timeout_ms: leaf('redis.command_timeout_ms', { doc: 'Upper bound on every Redis command', format: 'positive-int', default: 1000 }),
+    },
+    limits: {
+      max_message_bytes: leaf('limits.max_message_bytes', { doc: 'Largest WebSocket message and envelope accepted', format: 'positive-int', default: 1048576 }),
+    },
+  };
+}
+
+function listenerSchema(defaultPort: number): Schema {
+  return {
+    host: leaf('host', { doc: 'Address to listen on', format: 'non-empty-string', default: '127.0.0.1' }),
+    port: leaf('port', { doc: 'Port to listen on (0 = any free port)', format: 'port-or-zero', default: defaultPort }),
+    advertise_host: leaf('advertise_host', { doc: 'Host name peers use to reach this process (default: host)', format: 'nullable-string', default: null }),
+    health: {
+      interval_ms: leaf('health.interval_ms', { doc: 'Health check and heartbeat interval', format: 'positive-int', default: 1000 }),
+      misses: leaf('health.misses', { doc: 'Missed health checks before a peer is down', format: 'positive-int', default: 3 }),
+    },
+  };
+}
+
+function schemaFor(role: Role): Schema {
+  const base = baseSchema(role);
+  if (role === 'distributor') {
+    return {
+      ...base,
+      ...listenerSchema(5000),
+      watch: {
+        own_interval_ms: leaf('watch.own_interval_ms', { doc: 'Interval of the own-tasks watch loop', format: 'positive-int', default: 1000 }),
+        all_interval_ms: leaf('watch.all_interval_ms', { doc: 'Interval of the all-tasks watch loop', format: 'positive-int', default: 10000 }),
+        stale_ms: leaf('watch.stale_ms', { doc: 'Age after which a RUNNING task with a silent worker is stale', format: 'positive-int', default: 5000 }),
+      },
+      retry: {
+        backoff_ms: leaf('retry.backoff_ms', { doc: 'Delay before the first retry of a task that threw', format: 'positive-int', default: 1000 }),
+        backoff_max_ms: leaf('retry.backoff_max_ms', { doc: 'Cap on the retry delay', format: 'positive-int', default: 60000 }),
+      },
+      allow: {
+        workers: leaf('allow.workers', { doc: 'Worker certificate names (CN/SAN) allowed to connect; empty = any', format: 'string-list', default: [] }),
+      },
+    };
+  }
+  if (role === 'worker') {
+    return {
+      ...base,
+      ...listenerSchema(0),
+      distributors: leaf('distributors', { doc: 'Distributors to connect to, as [host, port] pairs', format: 'host-port-list', default: [['localhost', 5000]] }),
+      concurrency: leaf('concurrency', { doc: 'Most tasks run at once', format: 'positive-int', default: 16 }),
+      shutdown_grace_ms: leaf('shutdown_grace_ms', { doc: 'Time running tasks get to finish on shutdown', format: 'positive-int', default: 10000 }),
+      allow: {
+        distributors: leaf('allow.distributors', { doc: 'Distributor certificate names allowed; empty = any', format: 'string-list', default: [] }),
+        watchers: leaf('allow.watchers', { doc: 'Watcher certificate names allowed; empty = any', format: 'string-list', default: [] }),
+      },
+    };
+  }
+  return base;
+}
+
+/** Finds `--config FILE` (or `--config=FILE`) anywhere in argv, else `TASKMESH_CONFIG`. */
+export function configPathFromArgs(argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config') return argv[i + 1];
+    if (a.startsWith('--config=')) return a.slice('--config='.length);
+  }
+  return environment.TASKMESH_CONFIG || undefined;
+}
+
+function readPem(key: string, path: string, baseDir: string): string {
+  const full = resolve(baseDir, path);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}: cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  if (!text.includes('-----BEGIN ')) throw new ConfigError(`${key}: ${full} is not a PEM file`);
+  return text;
+}
+
+/** Builds a config for a role from a file (or none) plus overrides, all validated. */
+export function loadConfig<R extends Role>(role: R, source?: string | Record<string, unknown>, overrides: Record<string, unknown> = {}): ConfigFor<R> {
+  const conf = convict(schemaFor(role) as convict.Schema<Record<string, unknown>>, { env: process.env, args: [] });
+  let baseDir = process.cwd();
+  if (typeof source === 'string') {
+    const full = resolve(source);
+    let text: string;
+    try {
+      text = readFileSync(full, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config file ${full}: cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${full}: not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${full}: must hold a JSON object`);
+    // convict re-applies TASKMESH_* variables after load(), so the environment wins over the file.
+    conf.load(parsed as Record<string, unknown>);
+    baseDir = resolve(full, '..');
+  } else if (source) {
+    conf.load(source);
+  }
+  if (Object.keys(overrides).length) conf.load(overrides);
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    const first = String((err as Error).message).split('\n')[0] ?? 'invalid configuration';
+    throw new ConfigError(first.replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key (not a $ROLE setting)').replace('$ROLE', role));
+  }
+  return resolveConfig(role, conf.getProperties() as Record<string, unknown>, baseDir) as unknown as ConfigFor<R>;
+}
+
+function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string): BaseConfig & Record<string, unknown> {
+  const get = <T>(k: string): T => p[k] as T;
+  const keyPath = get<string | null>('key');
+  const certPath = get<string | null>('cert');
+  const caPath = get<string | null>('ca');
+  let tls: TlsMaterial | null = null;
+  if (keyPath && certPath && caPath) {
+    tls = { key: readPem('key', keyPath, baseDir), cert: readPem('cert', certPath, baseDir), ca: readPem('ca', caPath, baseDir) };
+  } else if (role !== 'cli') {
+    throw new ConfigError('key, cert, ca: required');
+  }
+  const out: BaseConfig & Record<string, unknown> = { ...p, role, tls } as unknown as BaseConfig & Record<string, unknown>;
+  delete out.key;
+  delete out.cert;
+  delete out.ca;
+  if ('host' in p) out.advertise_host = (p.advertise_host as string | null) ?? (p.host as string);
+  return out;
+}
+
+/** ioredis connection options derived from `redis.*`. */
+export function redisTarget(r: RedisConfig): { host: string; port: number; db: number; password?: string; username?: string } {
+  const u = new URL(r.url);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`redis.url: unsupported scheme ${u.protocol}`);
+  const db = r.db ?? (u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0);
+  const password = r.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  return {
+    host: r.host ?? (u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1'),
+    port: r.port ?? (u.port ? Number(u.port) : 6379),
+    db,
+    ...(password !== undefined ? { password } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+  };
+}

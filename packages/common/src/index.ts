@@ -1,0 +1,29 @@
+/**
+ * @taskmesh/common: what every taskmesh process and client shares.
+ *
+ *   import { TaskClient, loadConfig } from '@taskmesh/common';
+ *   const client = new TaskClient(loadConfig('cli', 'config/watcher.json'));
+ *   const id = await client.submit('resize', { width: 640 });
+ *   const record = await client.wait(id);
+ *   await client.close();
+ */
+export { TaskClient, type SubmitOptions, type WaitOptions } from './client';
+export {
+  loadConfig,
+  configPathFromArgs,
+  type Role,
+  type ConfigFor,
+  type BaseConfig,
+  type DistributorConfig,
+  type WorkerConfig,
+  type WatcherConfig,
+  type CliConfig,
+  type RedisConfig,
+  type TlsMaterial,
+  type HealthConfig,
+} from './config';
+export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, type ErrorCode } from './errors';
+export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
+export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';
+export { CloseCode, PROTOCOL_VERSION, decodeFrame, encodeFrame, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType } from './protocol';
+export { generateDevCerts, generateCa, generateLeaf, DEFAULT_CERT_NAMES } from './certs';

@@ -1,0 +1,12 @@
+/**
+ * What sibling packages and tests need but users should not build on: the Redis scripts, keys,
+ * connection helpers and the channel layer. Not a stable API.
+ */
+export { Keys } from './keys';
+export { Scripts, type Fence, type EnvelopeFields, type RequeueMode, type FinishOutcome, type FinishResult } from './scripts';
+export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
+export { listen, connect, Channel, type MeshServer } from './channel';
+export { parseEnvelope, validateEnvelope } from './envelope';
+export { createLogger, type Logger } from './log';
+export { peerNames } from './tls';
+export { runMain, exitOnConfigError } from './main';

@@ -1,0 +1,34 @@
+/**
+ * Redis key names. The public ones (SPEC section 2) are what other languages rely on; the rest are
+ * internal but stay under the prefix. Every key a script touches is passed in KEYS, so a prefix with
+ * a hash tag (`{tm}:`) keeps them all in one Redis Cluster slot.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  // Public.
+  get newTask(): string { return `${this.prefix}new-task`; }
+  get tasks(): string { return `${this.prefix}tasks`; }
+  task(id: string): string { return `${this.prefix}task:${id}`; }
+  get workers(): string { return `${this.prefix}workers`; }
+  worker(id: string): string { return `${this.prefix}worker:${id}`; }
+  get distributors(): string { return `${this.prefix}distributors`; }
+  distributor(id: string): string { return `${this.prefix}distributor:${id}`; }
+  get dead(): string { return `${this.prefix}dead`; }
+
+  // Internal.
+  /** Sorted set of QUEUED task ids runnable now, one per task name, ordered by priority then age. */
+  ready(name: string): string { return `${this.prefix}ready:${name}`; }
+  /** Sorted set of QUEUED task ids waiting out a retry backoff, scored by due time. */
+  get delayed(): string { return `${this.prefix}delayed`; }
+  /** Set of the task ids currently assigned to a worker. */
+  workerTasks(workerId: string): string { return `${this.prefix}worker-tasks:${workerId}`; }
+  /** Set while a distributor holds a worker as down (expires after watch.stale_ms). */
+  workerDown(workerId: string): string { return `${this.prefix}worker-down:${workerId}`; }
+  /** A distributor's processing list: envelopes taken from new-task and not yet recorded. */
+  intake(distributorId: string): string { return `${this.prefix}intake:${distributorId}`; }
+  /** Ids of distributors that own an intake list (so a dead one's list can be recovered). */
+  get intakes(): string { return `${this.prefix}intakes`; }
+  /** Pub/sub channel: `ready <name>` and `cancel <id>` notifications. */
+  get channel(): string { return `${this.prefix}events`; }
+}

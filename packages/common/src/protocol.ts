@@ -1,0 +1,149 @@
+/**
+ * The wire protocol (docs/protocol.md): JSON text frames over mutual-TLS WebSockets.
+ * Every frame goes through `decodeFrame`, which checks it against the schema of its `type` and
+ * returns a typed message or a typed error; it never throws.
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** Application close codes (4000-4999) plus the ws ones we rely on. */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  INVALID_UTF8: 1007,
+  TOO_BIG: 1009,
+  AUTH_FAILED: 4001,
+  HANDSHAKE_TIMEOUT: 4002,
+  NOT_ALLOWED: 4003,
+  PROTOCOL_ERROR: 4004,
+  HEALTH_TIMEOUT: 4005,
+  DUPLICATE_ID: 4006,
+  PREFIX_MISMATCH: 4007,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+export type TaskEventType = 'state' | 'progress' | 'log' | 'event' | 'gap';
+
+/**
+ * One watcher event (SPEC section 5), also what `taskmesh-watch --json` prints. By type:
+ * state -> state (+ error or result when terminal); progress -> done, total, message;
+ * log -> level, message; event -> event, data; gap -> lost.
+ */
+export interface TaskEvent {
+  task: string;
+  name: string;
+  attempt: number;
+  seq: number;
+  ts: number;
+  type: TaskEventType;
+  [field: string]: unknown;
+}
+
+export interface AssignedTask {
+  id: string;
+  name: string;
+  config: unknown;
+  epoch: number;
+  assignment: string;
+  attempt: number;
+  state_optional: boolean;
+}
+
+export interface TaskRef {
+  id: string;
+  epoch: number;
+  assignment: string;
+}
+
+export type Message =
+  | { type: 'hello'; v: number; role: 'distributor' | 'worker'; id: string; nonce: string }
+  | { type: 'auth'; v: number; role: 'worker' | 'watcher'; id: string; nonce: string; mac: string }
+  | { type: 'welcome'; id: string; mac: string }
+  | { type: 'register'; prefix: string; tasks: string[]; concurrency: number; running: number; watch_host: string; watch_port: number }
+  | { type: 'ping'; ts: number; running?: number }
+  | { type: 'pong'; ts: number }
+  | { type: 'assign'; task: AssignedTask }
+  | { type: 'reject'; id: string; epoch: number; assignment: string; reason: string; running: number }
+  | { type: 'done'; id: string; epoch: number; assignment: string; state: string; running: number }
+  | { type: 'release'; id: string; epoch: number; assignment: string; reason: string; running: number }
+  | { type: 'redis'; up: boolean }
+  | { type: 'draining' }
+  | { type: 'revoke'; id: string; epoch: number; reason: 'taken-over' | 'cancelled' }
+  | { type: 'error'; code: string; message: string };
+
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+type FieldKind = 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'any' | 'task' | 'role-d' | 'role-c' | 'revoke-reason';
+type FieldSpec = Record<string, FieldKind | `${FieldKind}?`>;
+
+const SCHEMAS: Record<MessageType, FieldSpec> = {
+  hello: { v: 'int', role: 'role-d', id: 'string', nonce: 'string' },
+  auth: { v: 'int', role: 'role-c', id: 'string', nonce: 'string', mac: 'string' },
+  welcome: { id: 'string', mac: 'string' },
+  register: { prefix: 'string', tasks: 'string[]', concurrency: 'int', running: 'int', watch_host: 'string', watch_port: 'int' },
+  ping: { ts: 'number', running: 'int?' },
+  pong: { ts: 'number' },
+  assign: { task: 'task' },
+  reject: { id: 'string', epoch: 'int', assignment: 'string', reason: 'string', running: 'int' },
+  done: { id: 'string', epoch: 'int', assignment: 'string', state: 'string', running: 'int' },
+  release: { id: 'string', epoch: 'int', assignment: 'string', reason: 'string', running: 'int' },
+  redis: { up: 'boolean' },
+  draining: {},
+  revoke: { id: 'string', epoch: 'int', reason: 'revoke-reason' },
+  error: { code: 'string', message: 'string' },
+};
+
+const TASK_SPEC: FieldSpec = { id: 'string', name: 'string', config: 'any', epoch: 'int', assignment: 'string', attempt: 'int', state_optional: 'boolean' };
+
+function check(kind: FieldKind, v: unknown): boolean {
+  switch (kind) {
+    case 'string': return typeof v === 'string' && v.length <= 4096;
+    case 'int': return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+    case 'number': return typeof v === 'number' && Number.isFinite(v);
+    case 'boolean': return typeof v === 'boolean';
+    case 'string[]': return Array.isArray(v) && v.length <= 10000 && v.every((s) => typeof s === 'string' && s.length <= 256);
+    case 'any': return v !== undefined;
+    case 'task': return typeof v === 'object' && v !== null && checkFields(TASK_SPEC, v as Record<string, unknown>) === null;
+    case 'role-d': return v === 'distributor' || v === 'worker';
+    case 'role-c': return v === 'worker' || v === 'watcher';
+    case 'revoke-reason': return v === 'taken-over' || v === 'cancelled';
+  }
+}
+
+function checkFields(spec: FieldSpec, o: Record<string, unknown>): string | null {
+  for (const [field, k] of Object.entries(spec)) {
+    const optional = k.endsWith('?');
+    const kind = (optional ? k.slice(0, -1) : k) as FieldKind;
+    const v = o[field];
+    if (v === undefined && optional) continue;
+    if (!check(kind, v)) return `${field}: expected ${kind}`;
+  }
+  return null;
+}
+
+export class FrameError {
+  constructor(readonly closeCode: CloseCode, readonly message: string) {}
+}
+
+export type Decoded = { ok: true; msg: Message } | { ok: false; error: FrameError };
+
+/** Decodes and validates one text frame. Unknown fields are ignored, so newer peers can add some. */
+export function decodeFrame(data: string): Decoded {
+  let o: unknown;
+  try {
+    o = JSON.parse(data);
+  } catch {
+    return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'frame is not JSON') };
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'frame is not a JSON object') };
+  const type = (o as { type?: unknown }).type;
+  if (typeof type !== 'string' || !(type in SCHEMAS)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `unknown frame type ${JSON.stringify(type)}`) };
+  const problem = checkFields(SCHEMAS[type as MessageType], o as Record<string, unknown>);
+  if (problem) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `${type}.${problem}`) };
+  return { ok: true, msg: o as Message };
+}
+
+export function encodeFrame(msg: Message): string {
+  return JSON.stringify(msg);
+}

@@ -1,0 +1,57 @@
+/**
+ * Mutual TLS for every socket. Servers ask for a client certificate and check it themselves
+ * (rejectUnauthorized is off at the TLS layer only so that the real reason, such as
+ * CERT_HAS_EXPIRED, can be logged; an unauthorized socket is destroyed before any byte of HTTP).
+ */
+import type { TLSSocket, PeerCertificate } from 'node:tls';
+import type { TlsMaterial } from './config';
+
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5000;
+
+export function serverTlsOptions(t: TlsMaterial) {
+  return {
+    key: t.key,
+    cert: t.cert,
+    ca: t.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2' as const,
+    handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+export function clientTlsOptions(t: TlsMaterial) {
+  return {
+    key: t.key,
+    cert: t.cert,
+    ca: t.ca,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2' as const,
+  };
+}
+
+/** CN and DNS/IP SANs of the peer certificate, for allow-lists and logs. */
+export function peerNames(socket: TLSSocket): string[] {
+  const cert: PeerCertificate | Record<string, never> = socket.getPeerCertificate();
+  const names = new Set<string>();
+  const cn = (cert as PeerCertificate).subject?.CN;
+  if (typeof cn === 'string') names.add(cn);
+  const san = (cert as PeerCertificate).subjectaltname;
+  if (san) {
+    for (const part of san.split(',')) {
+      const m = /^\s*(?:DNS|IP Address):(.+)$/.exec(part);
+      if (m) names.add(m[1]!.trim());
+    }
+  }
+  return [...names];
+}
+
+/** Why a client socket is not acceptable, or null when it is. */
+export function refusalReason(socket: TLSSocket, allow: readonly string[]): string | null {
+  if (!socket.authorized) return `client certificate refused: ${String(socket.authorizationError ?? 'no certificate')}`;
+  if (allow.length > 0) {
+    const names = peerNames(socket);
+    if (!names.some((n) => allow.includes(n))) return `client certificate names [${names.join(', ')}] are not in the allow-list`;
+  }
+  return null;
+}

@@ -1,0 +1,106 @@
+/**
+ * Loads task functions for the worker bin: a module (default export `{ name: fn }` or
+ * `(worker) => void`), or a folder where each .js/.mjs/.cjs file is one task named after the file
+ * (cleaned to [A-Za-z0-9_-]) and reloaded when it changes (the background-jobs seed). A module
+ * that fails to load is logged and skipped; it never takes the worker down.
+ */
+import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Logger } from '@taskmesh/common/internal';
+import type { TaskFunction, Worker } from './worker';
+
+const EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
+
+export function cleanTaskName(file: string): string {
+  return basename(file, extname(file)).replace(/[^A-Za-z0-9_-]/g, '').slice(0, 128);
+}
+
+async function importFresh(path: string, version: number): Promise<unknown> {
+  // CommonJS files live in require's cache; drop them so an edited file is read again.
+  try {
+    delete require.cache[require.resolve(path)];
+  } catch {
+    // not resolvable through require: an ES module
+  }
+  const url = pathToFileURL(path);
+  if (version > 0) url.searchParams.set('v', String(version));
+  return import(url.href);
+}
+
+function defaultExport(mod: unknown): unknown {
+  let m = mod as { default?: unknown };
+  // CommonJS loaded through import(): module.exports is `default` (sometimes nested once more).
+  for (let i = 0; i < 2 && m && typeof m === 'object' && 'default' in m; i++) m = m.default as { default?: unknown };
+  return m;
+}
+
+export interface LoadedTasks {
+  names: string[];
+  close(): void;
+}
+
+export async function loadTasks(worker: Worker, path: string, log: Logger): Promise<LoadedTasks> {
+  const full = resolve(path);
+  if (!existsSync(full)) throw new Error(`--tasks ${path}: no such file or folder`);
+  if (statSync(full).isDirectory()) return loadFolder(worker, full, log);
+  const exp = defaultExport(await importFresh(full, 0));
+  if (typeof exp === 'function') {
+    await (exp as (w: Worker) => unknown)(worker);
+  } else if (exp && typeof exp === 'object') {
+    for (const [name, fn] of Object.entries(exp as Record<string, unknown>)) {
+      if (typeof fn === 'function') worker.addTask(name, fn as TaskFunction);
+    }
+  } else {
+    throw new Error(`--tasks ${path}: the module must export an object { name: fn } or a function (worker) => void`);
+  }
+  return { names: worker.taskNames, close: () => undefined };
+}
+
+async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<LoadedTasks> {
+  const owned = new Map<string, string>(); // task name -> file
+  let version = 0;
+  const loadFile = async (file: string): Promise<void> => {
+    const name = cleanTaskName(file);
+    const path = join(dir, file);
+    if (!name) return;
+    if (!existsSync(path)) {
+      if (owned.get(name) === file) {
+        worker.removeTask(name);
+        owned.delete(name);
+        log.info('task module removed', { task: name });
+      }
+      return;
+    }
+    try {
+      const exp = defaultExport(await importFresh(path, ++version));
+      const fn = typeof exp === 'function' ? exp : (exp as Record<string, unknown> | undefined)?.[name];
+      if (typeof fn !== 'function') throw new Error('it exports no function');
+      worker.addTask(name, fn as TaskFunction);
+      owned.set(name, file);
+      log.info(version > 1 ? 'task module loaded' : 'task module loaded', { task: name, file });
+    } catch (err) {
+      log.error('task module failed to load; skipped', { file, reason: (err as Error).message });
+    }
+  };
+  for (const file of readdirSync(dir).sort()) if (EXTENSIONS.has(extname(file))) await loadFile(file);
+  const timers = new Map<string, NodeJS.Timeout>();
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, (_event, file) => {
+      if (!file || !EXTENSIONS.has(extname(file))) return;
+      // Editors write in bursts: load once the file has been quiet for a moment.
+      clearTimeout(timers.get(file));
+      timers.set(file, setTimeout(() => void loadFile(file), 150));
+    });
+  } catch (err) {
+    log.warn('cannot watch the tasks folder; changes need a restart', { reason: (err as Error).message });
+  }
+  return {
+    names: worker.taskNames,
+    close: () => {
+      watcher?.close();
+      for (const t of timers.values()) clearTimeout(t);
+    },
+  };
+}
