@@ -1,0 +1,11 @@
+/** Tests run against the built packages (`pnpm test` builds first), with real Redis, TLS and processes. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
+  globalSetup: '<rootDir>/test/helpers/global-setup.js',
+  testTimeout: 60000,
+  maxWorkers: 2,
+  verbose: true,
+};

@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// The demo: dev certificates, one distributor and two workers (the real bins) on the machine's
+// Redis, a handful of example tasks submitted and followed to the end, then a clean shutdown.
+'use strict';
+const { spawn } = require('node:child_process');
+const { existsSync } = require('node:fs');
+const { join } = require('node:path');
+const { createServer } = require('node:net');
+const { randomBytes } = require('node:crypto');
+const { Redis } = require('ioredis');
+const { TaskClient, loadConfig, generateDevCerts } = require('@taskmesh/common');
+
+const ROOT = join(__dirname, '..');
+const REDIS_URL = process.env.TASKMESH_REDIS_URL || 'redis://127.0.0.1:6379';
+const PREFIX = `taskmesh-demo:${randomBytes(3).toString('hex')}:`;
+const bin = (pkg, name) => join(ROOT, 'packages', pkg, 'bin', name);
+const say = (line) => process.stdout.write(`${line}\n`);
+
+async function redisReachable() {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    await r.ping();
+    return r;
+  } catch {
+    r.disconnect();
+    return null;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function start(name, args, env) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  return { name, child, exited, log: () => log };
+}
+
+async function main() {
+  const redis = await redisReachable();
+  if (!redis) {
+    process.stderr.write(`Redis is not reachable at ${REDIS_URL}: start one with \`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no\` (or set TASKMESH_REDIS_URL)\n`);
+    process.exit(1);
+  }
+  if (!existsSync(join(ROOT, 'certs', 'dev', 'ca.pem'))) {
+    say('creating dev certificates in certs/dev');
+    await generateDevCerts(join(ROOT, 'certs', 'dev'));
+  }
+  const port = await freePort();
+  const env = { TASKMESH_REDIS_URL: REDIS_URL, TASKMESH_REDIS_PREFIX: PREFIX, TASKMESH_LOG_LEVEL: process.env.TASKMESH_LOG_LEVEL || 'warn' };
+  say(`starting a distributor on port ${port} and two workers (Redis ${REDIS_URL}, prefix ${PREFIX})`);
+  const procs = [
+    start('distributor', [bin('distributor', 'taskmesh-distributor.js'), '--config', 'config/distributor.json'], { ...env, TASKMESH_PORT: String(port), TASKMESH_LOG_LEVEL: 'info' }),
+    ...[1, 2].map((n) =>
+      start(`worker-${n}`, [bin('worker', 'taskmesh-worker.js'), '--config', 'config/worker.json', '--tasks', 'examples/tasks.js', '--concurrency', '4'], {
+        ...env,
+        TASKMESH_ID: `demo-worker-${n}`,
+        TASKMESH_DISTRIBUTORS: JSON.stringify([['localhost', port]]),
+      }),
+    ),
+  ];
+  const client = new TaskClient(loadConfig('cli', join(ROOT, 'config', 'watcher.json'), { redis: { url: REDIS_URL, prefix: PREFIX } }));
+  let failed = false;
+  try {
+    const deadline = Date.now() + 15000;
+    while ((procs[0].log().match(/worker connected/g) || []).length < 2) {
+      if (Date.now() > deadline || procs.some((p) => p.child.exitCode !== null)) throw new Error('the distributor did not see both workers connect');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const jobs = [
+      ['echo', { hello: 'taskmesh' }, {}],
+      ['wordcount', { text: 'tasks flow from Redis to END over mutual TLS' }, {}],
+      ['sleep', { ms: 1500, steps: 5 }, {}],
+      ['sleep', { ms: 1000, steps: 4 }, {}],
+      ['echo', { n: 42 }, {}],
+      ['fail', { message: 'this one fails on purpose (max_attempts 2)' }, { max_attempts: 2 }],
+    ];
+    const started = Date.now();
+    const ids = [];
+    for (const [name, config, opts] of jobs) {
+      const id = await client.submit(name, config, opts);
+      ids.push(id);
+      say(`submitted ${name.padEnd(9)} ${id}`);
+    }
+    const ends = await Promise.all(
+      ids.map((id) =>
+        client.wait(id, { timeoutMs: 30000 }).then((r) => {
+          const secs = ((Date.now() - started) / 1000).toFixed(1);
+          const what = r.state === 'END' ? JSON.stringify(r.result) : r.error;
+          say(`${secs.padStart(5)}s  ${r.state.padEnd(6)} ${r.name.padEnd(9)} attempts=${r.attempts} worker=${r.worker}  ${what}`);
+          return r;
+        }),
+      ),
+    );
+    const workers = new Set(ends.map((r) => r.worker));
+    say(`${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`);
+    failed = ends.some((r, i) => (jobs[i][0] === 'fail' ? r.state !== 'FAILED' : r.state !== 'END'));
+  } catch (err) {
+    failed = true;
+    process.stderr.write(`demo failed: ${err.message}\n`);
+    for (const p of procs) process.stderr.write(`--- ${p.name}\n${p.log()}`);
+  } finally {
+    say('stopping the workers and the distributor (SIGTERM)');
+    for (const p of procs.slice(1)) p.child.kill('SIGTERM');
+    await Promise.all(procs.slice(1).map((p) => p.exited));
+    procs[0].child.kill('SIGTERM');
+    const codes = await Promise.all(procs.map((p) => p.exited));
+    if (codes.some((c) => c !== 0)) {
+      failed = true;
+      process.stderr.write(`a process exited with ${codes.join(', ')}\n`);
+    }
+    await client.close();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+  say(failed ? 'demo FAILED' : 'demo done');
+  process.exit(failed ? 1 : 0);
+}
+
+main();

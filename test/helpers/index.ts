@@ -1,0 +1,249 @@
+/**
+ * Test harness: a random key prefix per test, configs written to temp files, the real bins as
+ * child processes, throwaway redis-servers, and polling with a deadline (never a fixed sleep).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+
+export const ROOT = join(__dirname, '..', '..');
+export const CERTS = join(ROOT, '.tmp', 'test-certs');
+export const FIXTURE_TASKS = join(ROOT, 'test', 'fixtures', 'tasks.js');
+export const REDIS_URL = process.env.TASKMESH_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const BINS = {
+  distributor: join(ROOT, 'packages', 'distributor', 'bin', 'taskmesh-distributor.js'),
+  worker: join(ROOT, 'packages', 'worker', 'bin', 'taskmesh-worker.js'),
+  watch: join(ROOT, 'packages', 'watcher', 'bin', 'taskmesh-watch.js'),
+  taskmesh: join(ROOT, 'packages', 'common', 'bin', 'taskmesh.js'),
+} as const;
+
+export function randomPrefix(label = 't'): string {
+  return `tmtest:${label}:${randomBytes(4).toString('hex')}:`;
+}
+
+export function tmpDir(label = 'tm'): string {
+  mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+  return mkdtempSync(join(tmpdir(), `${label}-`));
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15000, everyMs = 25): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Deletes every key under a prefix (only ours: never FLUSHDB on the shared Redis). */
+export async function cleanPrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const r = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+}
+
+export interface RoleFiles {
+  key: string;
+  cert: string;
+  ca: string;
+}
+
+export function certFiles(name: 'distributor' | 'worker' | 'watcher' | 'client', set: 'good' | 'other' | 'expired' = 'good'): RoleFiles {
+  const dir = join(CERTS, set);
+  const caDir = set === 'expired' ? join(CERTS, 'good') : dir;
+  return { key: join(dir, `${name}-key.pem`), cert: join(dir, `${name}.pem`), ca: join(caDir, 'ca.pem') };
+}
+
+export const SHARE_KEY = 'test-share-key';
+
+/** Fast timings so fault tests finish in seconds. */
+export const FAST = {
+  health: { interval_ms: 200, misses: 3 },
+  watch: { own_interval_ms: 200, all_interval_ms: 1000, stale_ms: 1500 },
+  retry: { backoff_ms: 100, backoff_max_ms: 1000 },
+};
+
+export function distributorConfig(prefix: string, port: number, extra: Record<string, unknown> = {}, redisUrl = REDIS_URL): Record<string, unknown> {
+  return {
+    id: `d-${port}`,
+    share_key: SHARE_KEY,
+    ...certFiles('distributor'),
+    redis: { url: redisUrl, prefix },
+    host: '127.0.0.1',
+    port,
+    health: FAST.health,
+    watch: FAST.watch,
+    retry: FAST.retry,
+    ...extra,
+  };
+}
+
+export function workerConfig(prefix: string, distributorPorts: number[], extra: Record<string, unknown> = {}, redisUrl = REDIS_URL): Record<string, unknown> {
+  return {
+    share_key: SHARE_KEY,
+    ...certFiles('worker'),
+    redis: { url: redisUrl, prefix },
+    host: '127.0.0.1',
+    port: 0,
+    distributors: distributorPorts.map((p) => ['127.0.0.1', p]),
+    concurrency: 16,
+    health: FAST.health,
+    shutdown_grace_ms: 2000,
+    ...extra,
+  };
+}
+
+export function clientConfig(prefix: string, redisUrl = REDIS_URL): Record<string, unknown> {
+  return { redis: { url: redisUrl, prefix } };
+}
+
+export function writeConfig(dir: string, name: string, config: Record<string, unknown>): string {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(config, null, 2));
+  return path;
+}
+
+/** A bin running as a child process, with its output kept for assertions and failure reports. */
+export class Proc {
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exitCode = code;
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child.kill(sig);
+  }
+
+  async stop(timeoutMs = 8000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGCONT');
+    this.child.kill('SIGTERM');
+    const t = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  waitForOutput(re: RegExp, timeoutMs = 15000): Promise<RegExpMatchArray> {
+    return waitFor(`${this.name} output ${re}`, () => this.output.match(re), timeoutMs);
+  }
+}
+
+export function spawnBin(bin: keyof typeof BINS, args: string[], env: Record<string, string> = {}, name: string = bin): Proc {
+  const child = spawn(process.execPath, [BINS[bin], ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TASKMESH_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Proc(name, child);
+}
+
+/** Runs a bin to completion. */
+export async function runBin(bin: keyof typeof BINS, args: string[], env: Record<string, string> = {}, timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  clearTimeout(t);
+  return { code, stdout, stderr };
+}
+
+/** A throwaway redis-server on a free loopback port, for tests that restart or kill Redis. */
+export class RedisServer {
+  proc: ChildProcess | undefined;
+  constructor(readonly port: number, readonly dir: string, readonly aof: boolean) {}
+
+  static async start(opts: { aof?: boolean } = {}): Promise<RedisServer> {
+    const s = new RedisServer(await freePort(), tmpDir('redis'), opts.aof ?? false);
+    await s.startProcess();
+    return s;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async startProcess(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', this.dir], { stdio: 'ignore' });
+    await waitFor(`redis-server on ${this.port}`, async () => {
+      const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => undefined);
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } finally {
+        r.disconnect();
+      }
+    });
+  }
+
+  async stopProcess(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.stopProcess('SIGTERM');
+    await this.startProcess();
+  }
+}
+
+export function redis(url = REDIS_URL): Redis {
+  const r = new Redis(url, { maxRetriesPerRequest: 3 });
+  r.on('error', () => undefined);
+  return r;
+}
