@@ -1,0 +1,50 @@
+/**
+ * Cancellation is durable and routed: `taskmesh cancel` from a separate process aborts the
+ * running function within a second, also while the owning worker is cut off from its distributor.
+ */
+import { clientConfig, runBin, writeConfig } from '../helpers';
+import { Cluster } from './cluster';
+
+describe('cancel', () => {
+  const cluster = new Cluster({ label: 'cancel', workers: 1 });
+  let cfg: string;
+  beforeAll(async () => {
+    await cluster.start();
+    cfg = writeConfig(cluster.dir, 'cli', clientConfig(cluster.prefix));
+  });
+  afterAll(() => cluster.stop());
+
+  test('a RUNNING task cancelled from another process sees the abort within 1 s and ends CANCELLED', async () => {
+    const id = await cluster.client.submit('sleep', { ms: 30000 });
+    await cluster.waitState(id, (r) => r.state === 'RUNNING', 'RUNNING');
+    const out = await runBin('taskmesh', ['cancel', id, '--config', cfg]);
+    const requestedAt = Date.now();
+    expect(out.code).toBe(0);
+    const end = await cluster.waitState(id, (r) => r.state === 'CANCELLED', 'CANCELLED', 5000);
+    // ended_at is written by the worker after its function saw ctx.signal abort.
+    expect(end.ended_at! - requestedAt).toBeLessThan(1000);
+    expect(end.error).toMatch(/cancelled by a client/);
+    expect(end.completions).toBe(0);
+  });
+
+  test('a QUEUED task becomes CANCELLED without running', async () => {
+    const id = await cluster.client.submit('nobody-runs-this', {});
+    expect(await cluster.client.cancel(id)).toBe('CANCELLED');
+    const r = await cluster.record(id);
+    expect(r.state).toBe('CANCELLED');
+    expect(r.attempts).toBe(0);
+  });
+
+  test('the cancel reaches the worker through Redis while its distributor is gone', async () => {
+    const id = await cluster.client.submit('sleep', { ms: 30000 });
+    await cluster.waitState(id, (r) => r.state === 'RUNNING', 'RUNNING');
+    const d = cluster.distributors[0]!;
+    d.signal('SIGKILL');
+    await d.exited;
+    await cluster.worker('w1').waitForOutput(/distributor connection closed/);
+    expect(await cluster.client.cancel(id)).toBe('RUNNING');
+    const requestedAt = Date.now();
+    const end = await cluster.waitState(id, (r) => r.state === 'CANCELLED', 'CANCELLED', 5000);
+    expect(end.ended_at! - requestedAt).toBeLessThan(1000 + 200);
+  });
+});

@@ -1,0 +1,27 @@
+/** A task that throws is retried with backoff until max_attempts, then FAILED with its error. */
+import { Cluster } from './cluster';
+
+describe('retries', () => {
+  const cluster = new Cluster({ label: 'retry', workers: 1, distributor: { retry: { backoff_ms: 300, backoff_max_ms: 1000 } } });
+  beforeAll(() => cluster.start());
+  afterAll(() => cluster.stop());
+
+  test('FAILED after max_attempts runs, with the error, and backoff between runs', async () => {
+    const id = await cluster.client.submit('fail', { message: 'disk full' }, { max_attempts: 3 });
+    const r = await cluster.client.wait(id, { timeoutMs: 15000 });
+    expect(r.state).toBe('FAILED');
+    expect(r.error).toBe('disk full');
+    expect(r.attempts).toBe(3);
+    expect(r.completions).toBe(0);
+    // Two backoffs, 300 ms then 600 ms, lie between the first start and the end.
+    expect(r.ended_at! - r.created_at!).toBeGreaterThanOrEqual(900);
+  });
+
+  test('a task that fails once then succeeds ends END on its second attempt', async () => {
+    const id = await cluster.client.submit('flaky', { succeedOn: 2 }, { max_attempts: 3 });
+    const r = await cluster.client.wait(id, { timeoutMs: 15000 });
+    expect(r.state).toBe('END');
+    expect(r.result).toEqual({ attempt: 2 });
+    expect(r.attempts).toBe(2);
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * Two distributors' watch loops race on the same stale RUNNING tasks: the requeue script's epoch
+ * check lets exactly one of them bump each task's epoch.
+ */
+import { Keys, Scripts } from '@taskmesh/common/internal';
+import { cleanPrefix, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, writeConfig, type Proc } from '../helpers';
+
+const N = 40;
+
+async function seedStale(r: ReturnType<typeof redis>, keys: Keys, label: string): Promise<string[]> {
+  const old = Date.now() - 60_000;
+  const ids: string[] = [];
+  const m = r.multi();
+  for (let i = 0; i < N; i++) {
+    const id = `${label}-${i}`;
+    ids.push(id);
+    m.hset(keys.task(id), { id, name: 'echo', config: '{}', state: 'RUNNING', attempts: 1, max_attempts: 3, stalls: 0, max_stalls: 5, failures: 0, epoch: 7, assignment: 'a-old', worker: 'ghost-worker', distributor: 'ghost-distributor', priority: 0, state_optional: '0', clean_end: '0', cancel: '0', completions: 0, created_at: old, started_at: old, updated_at: old });
+    m.sadd(keys.tasks, id);
+    m.sadd(keys.workerTasks('ghost-worker'), id);
+  }
+  await m.exec();
+  return ids;
+}
+
+describe('stale requeue race', () => {
+  const prefix = randomPrefix('race');
+  const keys = new Keys(prefix);
+  const r = redis();
+  const procs: Proc[] = [];
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await cleanPrefix(prefix);
+    r.disconnect();
+  });
+
+  test('two distributor processes: exactly one epoch bump per stale task', async () => {
+    const ids = await seedStale(r, keys, 'bins');
+    const dir = tmpDir('race');
+    for (const n of [1, 2]) {
+      const port = await freePort();
+      procs.push(spawnBin('distributor', ['--config', writeConfig(dir, `d${n}`, distributorConfig(prefix, port, { id: `race-d${n}`, watch: { own_interval_ms: 100, all_interval_ms: 150, stale_ms: 1000 } }))], {}, `d${n}`));
+    }
+    await waitFor('all requeued', async () => {
+      const states = await Promise.all(ids.map((id) => r.hget(keys.task(id), 'state')));
+      return states.every((s) => s === 'QUEUED');
+    }, 15000);
+    // Let both loops run several more rounds over the same tasks.
+    await procs[0]!.waitForOutput(/started/);
+    const before = await Promise.all(ids.map((id) => r.hmget(keys.task(id), 'epoch', 'stalls')));
+    for (const [epoch, stalls] of before) {
+      expect(epoch).toBe('8');
+      expect(stalls).toBe('1');
+    }
+    expect(await r.zcard(keys.ready('echo'))).toBe(N);
+  });
+
+  test('the same requeue sent by two clients at once: one wins', async () => {
+    const ids = await seedStale(r, keys, 'direct');
+    const a = new Scripts(redis(), keys);
+    const b = new Scripts(redis(), keys);
+    const opts = { staleBefore: Date.now() - 1000, backoffMs: 100, backoffMaxMs: 1000 };
+    const results = await Promise.all(ids.flatMap((id) => [a, b].map((s) => s.requeue(id, 'echo', 'ghost-worker', { epoch: 7, assignment: 'a-old' }, 'stale', opts))));
+    expect(results.filter((x) => x === 'requeued')).toHaveLength(N);
+    expect(results.filter((x) => x === 'skipped')).toHaveLength(N);
+    for (const id of ids) expect(await r.hget(keys.task(id), 'epoch')).toBe('8');
+    a.redis.disconnect();
+    b.redis.disconnect();
+  });
+});
