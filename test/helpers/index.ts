@@ -99,13 +99,13 @@ export function distributorConfig(prefix: string, port: number, extra: Record<st
     id: `d-${port}`,
     share_key: SHARE_KEY,
     ...certFiles('distributor'),
-    redis: { url: redisUrl, prefix },
     host: '127.0.0.1',
     port,
     health: FAST.health,
     watch: FAST.watch,
     retry: FAST.retry,
     ...extra,
+    redis: { url: redisUrl, prefix, ...(extra.redis as Record<string, unknown> | undefined) },
   };
 }
 
@@ -113,7 +113,6 @@ export function workerConfig(prefix: string, distributorPorts: number[], extra: 
   return {
     share_key: SHARE_KEY,
     ...certFiles('worker'),
-    redis: { url: redisUrl, prefix },
     host: '127.0.0.1',
     port: 0,
     distributors: distributorPorts.map((p) => ['127.0.0.1', p]),
@@ -121,6 +120,7 @@ export function workerConfig(prefix: string, distributorPorts: number[], extra: 
     health: FAST.health,
     shutdown_grace_ms: 2000,
     ...extra,
+    redis: { url: redisUrl, prefix, ...(extra.redis as Record<string, unknown> | undefined) },
   };
 }
 

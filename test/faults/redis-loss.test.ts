@@ -1,0 +1,59 @@
+/**
+ * Redis lost silently (the redis-server process frozen with SIGSTOP: connections stay open, no
+ * replies): every command is bounded, so worker and distributor notice within
+ * health.interval_ms + redis.command_timeout_ms; the worker keeps a state_optional task running
+ * and stops the other, which is requeued once Redis is back. The distributor pulls and requeues
+ * nothing meanwhile, and resumes by itself.
+ */
+import { RedisServer } from '../helpers';
+import { Cluster } from './cluster';
+
+const INTERVAL = 200;
+const COMMAND_TIMEOUT = 500;
+
+describe('Redis hangs (silent partition)', () => {
+  let server: RedisServer;
+  let cluster: Cluster;
+  beforeAll(async () => {
+    server = await RedisServer.start({ aof: false });
+    const redisOpts = { redis: { command_timeout_ms: COMMAND_TIMEOUT } };
+    cluster = new Cluster({ label: 'rloss', workers: 1, redisUrl: server.url, distributor: redisOpts, worker: redisOpts });
+    // Cluster sets redis.url/prefix itself; the timeout is merged below.
+    await cluster.start();
+  });
+  afterAll(async () => {
+    server?.proc?.kill('SIGCONT');
+    await cluster?.stop();
+    await server?.stopProcess();
+  });
+
+  test('detected within interval + command timeout; state_optional survives; the rest is requeued; all resume', async () => {
+    const optional = await cluster.client.submit('sleep', { ms: 2500 }, { state_optional: true });
+    const normal = await cluster.client.submit('sleep', { ms: 2500 });
+    await cluster.waitState(optional, (r) => r.state === 'RUNNING', 'optional RUNNING');
+    await cluster.waitState(normal, (r) => r.state === 'RUNNING', 'normal RUNNING');
+    const w = cluster.worker('w1');
+    const d = cluster.distributors[0]!;
+    server.proc!.kill('SIGSTOP');
+    const frozenAt = Date.now();
+    await w.waitForOutput(/Redis connection lost/, 5000);
+    const workerNoticed = Date.now() - frozenAt;
+    await d.waitForOutput(/Redis connection lost|heartbeat failed/, 5000);
+    console.log(`silent Redis hang noticed by the worker after ${workerNoticed} ms (bound ${INTERVAL + COMMAND_TIMEOUT} ms + scheduling)`);
+    expect(workerNoticed).toBeLessThan(INTERVAL + COMMAND_TIMEOUT + 500);
+    await w.waitForOutput(/aborting task task=[^ ]+ reason="the worker lost its Redis connection"/, 3000);
+    expect(w.output).not.toMatch(new RegExp(`aborting task task=${optional}`));
+    server.proc!.kill('SIGCONT');
+    await w.waitForOutput(/Redis connection back/, 10000);
+    const o = await cluster.client.wait(optional, { timeoutMs: 20000 });
+    const n = await cluster.client.wait(normal, { timeoutMs: 20000 });
+    expect(o.state).toBe('END');
+    expect(o.attempts).toBe(1);
+    expect(n.state).toBe('END');
+    expect(n.attempts).toBe(2);
+    expect(n.completions).toBe(1);
+    // The distributor resumed pulling by itself.
+    const later = await cluster.client.submit('echo', { later: true });
+    expect((await cluster.client.wait(later, { timeoutMs: 10000 })).result).toEqual({ later: true });
+  });
+});
