@@ -248,12 +248,13 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
   });
   ws.on('error', () => undefined);
+  let serverNames: string[] = [];
+  ws.once('upgrade', (res: IncomingMessage) => (serverNames = peerNames(res.socket as TLSSocket)));
   const helloP = nextFrame(ws, 'hello', HANDSHAKE_TIMEOUT_MS);
   try {
     const hello = await helloP;
-    if (opts.allow.length > 0) {
-      const names = peerNames((ws as unknown as { _socket: TLSSocket })._socket);
-      if (!names.some((n) => opts.allow.includes(n))) throw new Error(`server certificate names [${names.join(', ')}] are not in the allow-list`);
+    if (opts.allow.length > 0 && !serverNames.some((n) => opts.allow.includes(n))) {
+      throw new Error(`server certificate names [${serverNames.join(', ')}] are not in the allow-list`);
     }
     const nonce = newNonce();
     const welcomeP = nextFrame(ws, 'welcome', HANDSHAKE_TIMEOUT_MS);

@@ -17,8 +17,10 @@ export class Keys {
   get dead(): string { return `${this.prefix}dead`; }
 
   // Internal.
-  /** Sorted set of QUEUED task ids runnable now, one per task name, ordered by priority then age. */
+  /** Sorted set of QUEUED task ids runnable now, one per task name, ordered by priority then arrival. */
   ready(name: string): string { return `${this.prefix}ready:${name}`; }
+  /** Counter that orders the ready queues first come, first served within a priority. */
+  get seq(): string { return `${this.prefix}seq`; }
   /** Sorted set of QUEUED task ids waiting out a retry backoff, scored by due time. */
   get delayed(): string { return `${this.prefix}delayed`; }
   /** Set of the task ids currently assigned to a worker. */

@@ -41,7 +41,7 @@ export interface EnvelopeFields {
 }
 
 export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
-export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number } | { kind: 'taken' } | { kind: 'not-queued' };
+export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean } | { kind: 'taken' } | { kind: 'not-queued' };
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 export type RequeueMode = 'down' | 'stale' | 'stopped' | 'rejected';
@@ -71,7 +71,7 @@ export class Scripts {
 
   async intake(processing: string, raw: string, e: EnvelopeFields, distributorId: string, now = Date.now()): Promise<IntakeResult> {
     const k = this.keys;
-    const [code, detail] = (await this.call('intake', processing, k.tasks, k.task(e.id), k.ready(e.name), k.dead, raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, distributorId, k.channel)) as [number, string];
+    const [code, detail] = (await this.call('intake', processing, k.tasks, k.task(e.id), k.ready(e.name), k.dead, k.seq, raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, distributorId, k.channel)) as [number, string];
     if (code === 1) return { kind: 'queued', id: detail };
     if (code === -1) return { kind: 'dead', reason: detail };
     return { kind: 'duplicate' };
@@ -83,10 +83,10 @@ export class Scripts {
 
   async assign(id: string, name: string, workerId: string, distributorId: string, assignment: string, now = Date.now()): Promise<AssignResult> {
     const k = this.keys;
-    const [a, b] = (await this.call('assign', k.ready(name), k.task(id), k.workerTasks(workerId), id, workerId, distributorId, assignment, now)) as [number, number];
+    const [a, b, config, optional] = (await this.call('assign', k.ready(name), k.task(id), k.workerTasks(workerId), id, workerId, distributorId, assignment, now)) as [number, number, string?, string?];
     if (a === -1) return { kind: 'taken' };
     if (a === -2) return { kind: 'not-queued' };
-    return { kind: 'assigned', epoch: a, attempt: b };
+    return { kind: 'assigned', epoch: a, attempt: b, config: config ?? '{}', stateOptional: optional === '1' };
   }
 
   async start(id: string, fence: Fence, now = Date.now()): Promise<boolean> {
@@ -108,12 +108,12 @@ export class Scripts {
   ): Promise<RequeueResult> {
     const k = this.keys;
     const now = opts.now ?? Date.now();
-    const r = (await this.call('requeue', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId), k.worker(workerId), id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId)) as number;
+    const r = (await this.call('requeue', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId), k.worker(workerId), k.seq, id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId)) as number;
     return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
   }
 
   async promote(id: string, name: string, now = Date.now()): Promise<boolean> {
-    return (await this.call('promote', this.keys.delayed, this.keys.task(id), this.keys.ready(name), id, now, this.keys.channel)) === 1;
+    return (await this.call('promote', this.keys.delayed, this.keys.task(id), this.keys.ready(name), this.keys.seq, id, now, this.keys.channel)) === 1;
   }
 
   async heartbeat(workerId: string, ttlMs: number, tasks: ReadonlyArray<{ id: string } & Fence>, now = Date.now()): Promise<HeartbeatResult> {

@@ -481,17 +481,16 @@ export class Distributor {
       w.settled(id);
       return false;
     }
-    const raw = await this.redis.hmget(this.keys.task(id), 'config', 'state_optional');
-    let config: unknown = {};
+    let config: unknown;
     try {
-      config = JSON.parse(raw[0] ?? '{}');
+      config = JSON.parse(r.config);
     } catch {
-      config = raw[0];
+      config = r.config;
     }
     this.own.set(id, { name, worker: w.id, epoch: r.epoch, assignment });
     const sent = w.channel.send({
       type: 'assign',
-      task: { id, name, config, epoch: r.epoch, assignment, attempt: r.attempt, state_optional: raw[1] === '1' },
+      task: { id, name, config, epoch: r.epoch, assignment, attempt: r.attempt, state_optional: r.stateOptional },
     });
     if (!sent) {
       w.settled(id);

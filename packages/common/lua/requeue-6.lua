@@ -8,7 +8,8 @@
          'stopped' requeue only a STOPPED attempt
          'rejected' the worker refused the assignment: requeue, and the start does not count
 
-  KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash
+  KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash,
+  KEYS[6] enqueue sequence counter
   ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
        [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it
   Returns 1 requeued, 2 CANCELLED (a cancel was pending), 3 FAILED (max_stalls reached), 0 not applicable.
@@ -55,7 +56,7 @@ rcall('HSET', KEYS[1], 'state', 'QUEUED', 'worker', '', 'assignment', '', 'stop_
 if delay > 0 then
   rcall('ZADD', KEYS[3], now + delay, id)
 else
-  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e13 + now, id)
+  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e13 + rcall('INCR', KEYS[6]), id)
   rcall('PUBLISH', ARGV[9], 'ready ' .. t[11])
 end
 return 1

@@ -4,7 +4,8 @@
   point either leaves the envelope to be recovered or has fully recorded it; a re-sent call finds
   nothing to remove and does nothing.
 
-  KEYS[1] processing list, KEYS[2] tasks set, KEYS[3] task hash, KEYS[4] ready:<name>, KEYS[5] dead list
+  KEYS[1] processing list, KEYS[2] tasks set, KEYS[3] task hash, KEYS[4] ready:<name>, KEYS[5] dead list,
+  KEYS[6] enqueue sequence counter
   ARGV[1] raw envelope, [2] id, [3] name, [4] config json, [5] max_attempts, [6] max_stalls,
        [7] priority, [8] state_optional, [9] clean_end, [10] now, [11] distributor id, [12] channel
   Returns {1, id} queued, {0, ''} already handled, {-1, reason} dead-lettered.
@@ -31,7 +32,7 @@ else
     'created_at', ARGV[10], 'updated_at', ARGV[10])
   rcall('SADD', KEYS[2], ARGV[2])
 end
--- Higher priority first, then oldest first (priority is bounded to +-1000 so this stays exact enough).
-rcall('ZADD', KEYS[4], -tonumber(ARGV[7]) * 1e13 + tonumber(ARGV[10]), ARGV[2])
+-- Higher priority first, then first come first served (priority is bounded to +-1000).
+rcall('ZADD', KEYS[4], -tonumber(ARGV[7]) * 1e13 + rcall('INCR', KEYS[6]), ARGV[2])
 rcall('PUBLISH', ARGV[12], 'ready ' .. ARGV[3])
 return {1, ARGV[2]}
