@@ -41,6 +41,22 @@ describe('graceful shutdown', () => {
     expect(await r.exists(keys.worker(victimId))).toBe(0);
   });
 
+  test('worker SIGTERM with a function that ignores its signal: recorded STOPPED, not a stall', async () => {
+    const id = await cluster.client.submit('stubborn', { ms: 6000 }, { max_stalls: 1 });
+    const first = await cluster.waitState(id, (x) => x.state === 'RUNNING', 'RUNNING');
+    const victim = cluster.worker(first.worker!);
+    victim.signal('SIGTERM');
+    expect((await victim.exited).code).toBe(0);
+    // With max_stalls 1 a stall would have FAILED it at once.
+    const back = await cluster.waitState(id, (x) => x.state !== 'RUNNING', 'given back', 10000);
+    expect(['STOPPED', 'QUEUED']).toContain(back.state);
+    expect(back.stalls).toBe(0);
+    cluster.startWorker('w-new');
+    const again = await cluster.waitState(id, (x) => x.state === 'RUNNING' && x.epoch > first.epoch, 'requeued run', 15000);
+    expect(again.worker).toBe('w-new');
+    expect(again.stalls).toBe(0);
+  });
+
   test('distributor SIGTERM exits 0 and deregisters', async () => {
     const d = cluster.distributors[0]!;
     const keys = new Keys(cluster.prefix);

@@ -12,9 +12,13 @@
 ]]
 local rcall = redis.call
 if rcall('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {0, ''} end
-local cur = rcall('HMGET', KEYS[3], 'state', 'name', 'epoch')
+local cur = rcall('HMGET', KEYS[3], 'state', 'name', 'attempts')
 if cur[1] then
   local reason = nil
+  if cur[1] == 'CANCELLED' and cur[2] == ARGV[3] and tonumber(cur[3]) == 0 then
+    -- Submitted, then cancelled before any distributor took its envelope: nothing left to do.
+    return {0, ''}
+  end
   if cur[2] ~= ARGV[3] then
     reason = 'task id ' .. ARGV[2] .. ' already exists with name ' .. tostring(cur[2])
   elseif cur[1] ~= 'QUEUED' then
@@ -32,7 +36,8 @@ else
     'created_at', ARGV[10], 'updated_at', ARGV[10])
   rcall('SADD', KEYS[2], ARGV[2])
 end
--- Higher priority first, then first come first served (priority is bounded to +-1000).
-rcall('ZADD', KEYS[4], -tonumber(ARGV[7]) * 1e13 + rcall('INCR', KEYS[6]), ARGV[2])
+-- Higher priority first, then first come first served (priority is bounded to +-1000, so
+-- scores stay exact integers below 2^53).
+rcall('ZADD', KEYS[4], -tonumber(ARGV[7]) * 1e12 + rcall('INCR', KEYS[6]), ARGV[2])
 rcall('PUBLISH', ARGV[12], 'ready ' .. ARGV[3])
 return {1, ARGV[2]}

@@ -11,6 +11,6 @@ if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
 rcall('ZREM', KEYS[1], ARGV[1])
 local t = rcall('HMGET', KEYS[2], 'state', 'priority', 'name')
 if t[1] ~= 'QUEUED' then return 0 end
-rcall('ZADD', KEYS[3], -tonumber(t[2]) * 1e13 + rcall('INCR', KEYS[4]), ARGV[1])
+rcall('ZADD', KEYS[3], -tonumber(t[2]) * 1e12 + rcall('INCR', KEYS[4]), ARGV[1])
 rcall('PUBLISH', ARGV[3], 'ready ' .. t[3])
 return 1

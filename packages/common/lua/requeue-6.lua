@@ -6,12 +6,14 @@
          'stale'   requeue only if it is STOPPED, or RUNNING with its own updated_at and its worker's
                    heartbeat both older than ARGV[6] (or the worker's hash gone); RUNNING is a stall
          'stopped' requeue only a STOPPED attempt
-         'rejected' the worker refused the assignment: requeue, and the start does not count
+         'rejected' the worker refused the assignment (or never got it): requeue after a short
+                   delay (ARGV[11]) so a refusal cannot spin, and the start does not count
 
   KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash,
   KEYS[6] enqueue sequence counter
   ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
-       [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it
+       [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it,
+       [11] delay ms before a rejected task is runnable again
   Returns 1 requeued, 2 CANCELLED (a cancel was pending), 3 FAILED (max_stalls reached), 0 not applicable.
 ]]
 local rcall = redis.call
@@ -46,9 +48,11 @@ if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
     return 3
   end
 end
-if mode == 'rejected' then rcall('HINCRBY', KEYS[1], 'attempts', -1) end
 local delay = 0
-if state == 'STOPPED' and t[5] == 'error' then
+if mode == 'rejected' or (state == 'STOPPED' and t[5] == 'unassigned') then
+  rcall('HINCRBY', KEYS[1], 'attempts', -1)
+  delay = tonumber(ARGV[11])
+elseif state == 'STOPPED' and t[5] == 'error' then
   delay = math.min(tonumber(ARGV[7]) * 2 ^ (tonumber(t[6]) - 1), tonumber(ARGV[8]))
 end
 rcall('HINCRBY', KEYS[1], 'epoch', 1)
@@ -56,7 +60,7 @@ rcall('HSET', KEYS[1], 'state', 'QUEUED', 'worker', '', 'assignment', '', 'stop_
 if delay > 0 then
   rcall('ZADD', KEYS[3], now + delay, id)
 else
-  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e13 + rcall('INCR', KEYS[6]), id)
+  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e12 + rcall('INCR', KEYS[6]), id)
   rcall('PUBLISH', ARGV[9], 'ready ' .. t[11])
 end
 return 1

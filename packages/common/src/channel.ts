@@ -50,8 +50,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.lastSeen = Date.now();
     this.healthTimer = setInterval(() => {
       if (Date.now() - this.lastSeen > intervalMs * misses) {
-        this.log.warn('peer missed health checks', { peer: this.peerId, misses });
-        this.close(CloseCode.HEALTH_TIMEOUT, 'missed health checks', true);
+        // After our own event loop stalled, timers run before the socket's buffered frames are
+        // read: look again once they have been, or a pause here would condemn a healthy peer.
+        setImmediate(() => {
+          if (this.closed || Date.now() - this.lastSeen <= intervalMs * misses) return;
+          this.log.warn('peer missed health checks', { peer: this.peerId, misses });
+          this.close(CloseCode.HEALTH_TIMEOUT, 'missed health checks', true);
+        });
         return;
       }
       this.send(running ? { type: 'ping', ts: Date.now(), running: running() } : { type: 'ping', ts: Date.now() });
@@ -67,6 +72,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.onClose(code, reason);
     } else {
       this.ws.close(code, reason);
+      // ws waits up to 30 s for the peer's close frame; a silent peer must not hold the process.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
     }
   }
 

@@ -26,7 +26,10 @@ export class TaskClient {
   private readonly scripts: Scripts;
   private closing: Promise<void> | undefined;
 
-  constructor(config: { redis: RedisConfig }) {
+  private readonly maxBytes: number;
+
+  constructor(config: { redis: RedisConfig; limits?: { max_message_bytes: number } }) {
+    this.maxBytes = config.limits?.max_message_bytes ?? 1048576;
     this.keys = new Keys(config.redis.prefix);
     this.redis = createRedis(config.redis, { name: 'taskmesh-client' });
     this.scripts = new Scripts(this.redis, this.keys);
@@ -38,6 +41,8 @@ export class TaskClient {
     if (!parsed.ok) throw new TaskmeshError('BAD_ENVELOPE', parsed.reason);
     const f = parsed.fields;
     const envelope = JSON.stringify({ id: f.id, name: f.name, config, max_attempts: f.max_attempts, max_stalls: f.max_stalls, priority: f.priority, state_optional: f.state_optional, clean_end: f.clean_end });
+    const size = Buffer.byteLength(envelope, 'utf8');
+    if (size > this.maxBytes) throw new TaskmeshError('BAD_ENVELOPE', `envelope is ${size} bytes, over the limit of ${this.maxBytes} (limits.max_message_bytes)`);
     if (!(await this.scripts.submit(f, envelope, uuidv4()))) throw new TaskmeshError('BAD_ENVELOPE', `task id ${f.id} already exists`);
     return f.id;
   }
@@ -73,7 +78,9 @@ export class TaskClient {
 
   /** Calls `fn` once the task is terminal (the forerunner's onComplete hook). */
   onComplete(id: string, fn: (record: TaskRecord) => void, onError?: (err: Error) => void): void {
-    this.wait(id).then(fn, (err: Error) => onError?.(err));
+    this.wait(id)
+      .then(fn, (err: Error) => onError?.(err))
+      .catch((err: Error) => onError?.(err));
   }
 
   /**

@@ -321,12 +321,18 @@ function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string):
   delete out.cert;
   delete out.ca;
   if ('host' in p) out.advertise_host = (p.advertise_host as string | null) ?? (p.host as string);
+  redisTarget(out.redis); // a bad redis.url is a config error now, not a crash at start
   return out;
 }
 
 /** ioredis connection options derived from `redis.*`. */
-export function redisTarget(r: RedisConfig): { host: string; port: number; db: number; password?: string; username?: string } {
-  const u = new URL(r.url);
+export function redisTarget(r: RedisConfig): { host: string; port: number; db: number; password?: string; username?: string; tls: boolean } {
+  let u: URL;
+  try {
+    u = new URL(r.url);
+  } catch {
+    throw new ConfigError(`redis.url: not a valid URL: ${r.url.replace(/\/\/[^@/]*@/, '//***@')}`);
+  }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`redis.url: unsupported scheme ${u.protocol}`);
   const db = r.db ?? (u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0);
   const password = r.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
@@ -336,5 +342,6 @@ export function redisTarget(r: RedisConfig): { host: string; port: number; db: n
     db,
     ...(password !== undefined ? { password } : {}),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    tls: u.protocol === 'rediss:',
   };
 }

@@ -59,7 +59,7 @@ export function validateEnvelope(o: unknown): ParsedEnvelope {
   };
 }
 
-/** Parses one raw list entry, enforcing the size limit before JSON parsing. */
+/** Parses one raw list entry, enforcing the size limit before JSON parsing. Never throws. */
 export function parseEnvelope(raw: string, maxBytes: number): ParsedEnvelope {
   const size = Buffer.byteLength(raw, 'utf8');
   if (size > maxBytes) return { ok: false, reason: `envelope is ${size} bytes, over the limit of ${maxBytes} (limits.max_message_bytes)` };
@@ -69,5 +69,10 @@ export function parseEnvelope(raw: string, maxBytes: number): ParsedEnvelope {
   } catch (err) {
     return { ok: false, reason: `not JSON: ${(err as Error).message}` };
   }
-  return validateEnvelope(o);
+  try {
+    return validateEnvelope(o);
+  } catch (err) {
+    // For example a config nested deeper than JSON.stringify can recurse.
+    return { ok: false, reason: `unusable envelope: ${(err as Error).message}` };
+  }
 }

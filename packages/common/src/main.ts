@@ -15,6 +15,10 @@ export function exitOnConfigError(err: unknown): never | void {
  */
 export function runMain(name: string, start: () => Promise<{ close(): Promise<void> }>): void {
   let stopping = false;
+  // A daemon logs a stray rejection and carries on: no input should take it down.
+  process.on('unhandledRejection', (err: unknown) => {
+    process.stderr.write(`${new Date().toISOString()} ERROR ${name} unhandled rejection: ${err instanceof Error ? err.message : String(err)}\n`);
+  });
   start().then(
     (service) => {
       const stop = (sig: string) => {

@@ -138,7 +138,7 @@ export function decodeFrame(data: string): Decoded {
   }
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'frame is not a JSON object') };
   const type = (o as { type?: unknown }).type;
-  if (typeof type !== 'string' || !(type in SCHEMAS)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `unknown frame type ${JSON.stringify(type)}`) };
+  if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `unknown frame type ${JSON.stringify(type)}`) };
   const problem = checkFields(SCHEMAS[type as MessageType], o as Record<string, unknown>);
   if (problem) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `${type}.${problem}`) };
   return { ok: true, msg: o as Message };

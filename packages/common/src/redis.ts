@@ -1,7 +1,8 @@
 /**
  * ioredis connections with every option we rely on set explicitly (ioredis 6 changed defaults):
- * RESP2, bounded commands, fast capped reconnects, and resent commands only because every script
- * is an idempotent compare-and-set.
+ * RESP2, a bounded wait for every reply, fast capped reconnects. A command whose wait timed out
+ * may still run later (ioredis re-sends what was unanswered), which is safe only because every
+ * script is an idempotent compare-and-set on the task's fence (assign on its assignment id).
  */
 import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
@@ -16,8 +17,10 @@ export interface RedisConnectionOptions {
 
 export function redisOptions(config: RedisConfig, opts: RedisConnectionOptions = {}): RedisOptions {
   const timeout = config.command_timeout_ms;
+  const { tls, ...target } = redisTarget(config);
   return {
-    ...redisTarget(config),
+    ...target,
+    ...(tls ? { tls: {} } : {}),
     protocol: 2,
     connectionName: opts.name,
     connectTimeout: Math.max(timeout, 1000),

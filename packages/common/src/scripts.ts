@@ -46,7 +46,7 @@ export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 export type RequeueMode = 'down' | 'stale' | 'stopped' | 'rejected';
 export type RequeueResult = 'requeued' | 'cancelled' | 'failed' | 'skipped';
-export type HeartbeatResult = { kind: 'unregistered' } | { kind: 'ok'; lost: number[]; cancel: number[] };
+export type HeartbeatResult = { kind: 'unregistered' } | { kind: 'ok'; lost: number[]; cancel: number[]; unknown: string[] };
 
 const flag = (b: boolean): string => (b ? '1' : '0');
 
@@ -104,11 +104,11 @@ export class Scripts {
     workerId: string,
     fence: Fence,
     mode: RequeueMode,
-    opts: { staleBefore?: number; backoffMs: number; backoffMaxMs: number; now?: number },
+    opts: { staleBefore?: number; backoffMs: number; backoffMaxMs: number; rejectDelayMs?: number; now?: number },
   ): Promise<RequeueResult> {
     const k = this.keys;
     const now = opts.now ?? Date.now();
-    const r = (await this.call('requeue', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId), k.worker(workerId), k.seq, id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId)) as number;
+    const r = (await this.call('requeue', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId), k.worker(workerId), k.seq, id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0)) as number;
     return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
   }
 
@@ -118,12 +118,12 @@ export class Scripts {
 
   async heartbeat(workerId: string, ttlMs: number, tasks: ReadonlyArray<{ id: string } & Fence>, now = Date.now()): Promise<HeartbeatResult> {
     const k = this.keys;
-    const keys = [k.worker(workerId), ...tasks.map((t) => k.task(t.id))];
+    const keys = [k.worker(workerId), k.workerTasks(workerId), ...tasks.map((t) => k.task(t.id))];
     const args: (string | number)[] = [now, ttlMs, tasks.length];
-    for (const t of tasks) args.push(t.epoch, t.assignment);
-    const r = (await this.call('heartbeat', keys.length, ...keys, ...args)) as [number, number[]?, number[]?];
+    for (const t of tasks) args.push(t.id, t.epoch, t.assignment);
+    const r = (await this.call('heartbeat', keys.length, ...keys, ...args)) as [number, number[]?, number[]?, string[]?];
     if (r[0] === -1) return { kind: 'unregistered' };
-    return { kind: 'ok', lost: (r[1] ?? []).map((i) => i - 1), cancel: (r[2] ?? []).map((i) => i - 1) };
+    return { kind: 'ok', lost: (r[1] ?? []).map((i) => i - 1), cancel: (r[2] ?? []).map((i) => i - 1), unknown: r[3] ?? [] };
   }
 
   async touchWorkers(workerIds: readonly string[], ttlMs: number, now = Date.now()): Promise<number> {

@@ -25,6 +25,8 @@ import { WorkerLink } from './worker-link';
 /** Worker and distributor hashes expire when nobody keeps them current for this many intervals. */
 const HASH_TTL_INTERVALS = 30;
 const SCAN_BATCH = 500;
+/** A task a worker refused waits this long before it is runnable again, so a refusal cannot spin. */
+const REJECT_DELAY_MS = 250;
 
 interface OwnTask extends Fence {
   name: string;
@@ -125,6 +127,7 @@ export class Distributor {
 
   private async shutdown(): Promise<void> {
     this.stopping = true;
+    if (!this.redis) return;
     for (const t of this.timers) clearInterval(t);
     // Interrupt the blocking read at once instead of waiting out its timeout.
     this.blocking.disconnect();
@@ -189,6 +192,7 @@ export class Distributor {
       const heard = [...this.workers.values()].filter((w) => w.registered).map((w) => w.id);
       await this.scripts.touchWorkers(heard, ttl, now);
       this.onRedisState(true);
+      await this.flushPending();
     } catch (err) {
       this.log.warn('heartbeat failed', { reason: (err as Error).message });
       this.onRedisState(false);
@@ -220,6 +224,7 @@ export class Distributor {
 
   private async ingest(raw: string, processing: string): Promise<void> {
     const parsed = parseEnvelope(raw, this.config.limits.max_message_bytes);
+    // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
     if (!parsed.ok) {
       this.log.warn('dead envelope', { reason: parsed.reason });
       await this.scripts.deadletter(processing, raw, JSON.stringify({ reason: parsed.reason, raw, at: Date.now(), distributor: this.config.id }));
@@ -258,7 +263,7 @@ export class Distributor {
     const w = new WorkerLink(ch);
     this.workers.set(w.id, w);
     ch.on('message', (msg) => void this.onWorkerMessage(w, msg).catch((err: Error) => this.log.warn('worker message failed', { worker: w.id, type: msg.type, reason: err.message })));
-    ch.on('close', (code, reason) => void this.onWorkerClosed(w, code, reason));
+    ch.on('close', (code, reason) => void this.onWorkerClosed(w, code, reason).catch((err: Error) => this.log.warn('could not requeue a lost worker\'s tasks now; the watch loops will', { worker: w.id, reason: err.message })));
     ch.startHealth(this.config.health.interval_ms, this.config.health.misses);
     this.log.info('worker connected', { worker: w.id });
   }
@@ -299,6 +304,7 @@ export class Distributor {
         w.settled(msg.id, msg.running);
         const own = this.own.get(msg.id);
         if (own && own.epoch === msg.epoch) this.own.delete(msg.id);
+        // TAKEN_OVER: the attempt lost its fence; nothing to record, only the capacity to free.
         if (msg.state === 'STOPPED') await this.requeue(msg.id, w.id, msg, 'stopped', own?.name);
         if (msg.state === 'END') await this.scripts.cleanEnd(msg.id).catch(() => undefined);
         this.scheduleDispatch();
@@ -353,12 +359,14 @@ export class Distributor {
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hmget(this.keys.task(id), 'epoch', 'assignment', 'name');
     const rows = (await pipe.exec()) ?? [];
-    await Promise.all(
+    const results = await Promise.allSettled(
       ids.map(async (id, i) => {
         const [epoch, assignment, name] = (rows[i]?.[1] ?? []) as (string | null)[];
         await this.requeue(id, workerId, { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, mode, name ?? undefined);
       }),
     );
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) this.log.warn('some of a lost worker\'s tasks could not be requeued now; the watch loops will', { worker: workerId, failed });
   }
 
   private async requeue(id: string, workerId: string, fence: Fence, mode: RequeueMode, name?: string, staleBefore?: number): Promise<void> {
@@ -371,6 +379,7 @@ export class Distributor {
       staleBefore,
       backoffMs: this.config.retry.backoff_ms,
       backoffMaxMs: this.config.retry.backoff_max_ms,
+      rejectDelayMs: Math.min(REJECT_DELAY_MS, this.config.retry.backoff_ms),
     });
     if (r !== 'skipped') {
       this.own.delete(id);
@@ -511,6 +520,7 @@ export class Distributor {
     this.ownLoopBusy = true;
     try {
       await this.checkTasks([...this.own.keys()], true);
+      for (const id of this.flagged.keys()) this.isFlagged(id);
       await this.promoteDue();
       if ((await this.redis.llen(this.keys.intake(this.config.id))) > 0) await this.recoverIntake();
       this.scheduleDispatch();
@@ -558,9 +568,11 @@ export class Distributor {
       const mine = this.own.get(id);
       if (!state || (mine && (mine.epoch !== fence.epoch || mine.assignment !== fence.assignment))) {
         this.own.delete(id);
+        if (mine) this.workers.get(mine.worker)?.settled(id);
         if (!state) continue;
       }
       if (state === 'END' || state === 'FAILED' || state === 'CANCELLED') {
+        if (mine) this.workers.get(mine.worker)?.settled(id);
         this.own.delete(id);
         if (state === 'END' && cleanEnd === '1') await this.scripts.cleanEnd(id);
       } else if (state === 'STOPPED') {

@@ -44,6 +44,8 @@ interface Run {
   ctrl: AbortController;
   lifecycle: EventEmitter;
   events: EventLog;
+  /** Its end was already recorded as STOPPED at shutdown: whatever it returns later is dropped. */
+  abandoned?: boolean;
 }
 
 export interface WorkerEvents {
@@ -60,6 +62,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly links: DistributorLink[] = [];
   /** Writes still owed to Redis (fenced, so safe to land late). */
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** Ids whose function has returned but whose end is not recorded yet. */
+  private readonly finishing = new Set<string>();
   private redis!: Redis;
   private scripts!: Scripts;
   private server: MeshServer | undefined;
@@ -161,6 +165,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const run of this.runs.values()) this.abort(run, 'TASK_STOPPED', 'the worker is shutting down');
     const settleBy = Date.now() + 2000;
     while ((this.runs.size > 0 || this.pendingWrites.size > 0) && Date.now() < settleBy) await sleep(25);
+    // Functions that ignore their signal: record STOPPED for them now, so leaving is not a stall.
+    for (const run of [...this.runs.values()]) {
+      run.abandoned = true;
+      this.runs.delete(run.task.id);
+      const r = await this.scripts.finish(run.task.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
+      if (r === 'recorded') this.tell(run, { type: 'done', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.size });
+    }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.closed = true;
     try {
@@ -212,8 +223,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     if (!this.redisUp) void this.onRedisBack();
     if (r.kind === 'unregistered') {
+      // Its hash expired (a long outage) or Redis lost it: register, then check the fences at once.
       await this.registerInRedis().catch(() => undefined);
-      return;
+      return this.heartbeat();
     }
     for (const i of r.lost) {
       const run = runs[i];
@@ -222,6 +234,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     for (const i of r.cancel) {
       const run = runs[i];
       if (run) this.abort(run, 'TASK_CANCELLED', `task ${run.task.id} was cancelled by a client`);
+    }
+    if (r.unknown.length > 0) await this.giveBackUnknown(r.unknown).catch(() => undefined);
+  }
+
+  /**
+   * Tasks recorded against this worker that it does not run: their assign frame never arrived
+   * (a distributor died between assigning and sending, or the socket dropped). Give each back as
+   * STOPPED (fenced) once it is older than two intervals, so a distributor requeues it.
+   */
+  private async giveBackUnknown(ids: string[]): Promise<void> {
+    const olderThan = Date.now() - 2 * this.config.health.interval_ms;
+    for (const id of ids) {
+      if (this.runs.has(id) || this.finishing.has(id)) continue;
+      const [state, worker, epoch, assignment, startedAt] = await this.redis.hmget(this.keys.task(id), 'state', 'worker', 'epoch', 'assignment', 'started_at');
+      if (state !== 'RUNNING' || worker !== this.id) {
+        await this.redis.srem(this.keys.workerTasks(this.id), id);
+        continue;
+      }
+      if (Number(startedAt) > olderThan || this.runs.has(id) || this.finishing.has(id)) continue;
+      const fence = { epoch: Number(epoch), assignment: assignment ?? '' };
+      const r = await this.scripts.finish(id, this.id, fence, 'STOPPED', '', 'unassigned');
+      if (r === 'recorded') {
+        this.log.warn('gave back a task assigned to this worker that never reached it', { task: id, epoch: fence.epoch });
+        const link = this.links.find((l) => l.open);
+        link?.channel?.send({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: this.runs.size });
+      }
     }
   }
 
@@ -232,13 +270,22 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.log.warn('Redis connection lost', { reason, running: this.runs.size });
     for (const l of this.links) l.channel?.send({ type: 'redis', up: false });
     for (const run of this.runs.values()) {
-      run.lifecycle.emit('pause');
+      this.signalLifecycle(run, 'pause');
       const link = this.links.find((l) => l.open && l.distributorId === run.distributorId);
       if (link && run.task.state_optional) {
-        run.lifecycle.emit('resume');
+        this.signalLifecycle(run, 'resume');
       } else {
         this.abort(run, 'TASK_STOPPED', 'the worker lost its Redis connection');
       }
+    }
+  }
+
+  /** A throwing 'pause'/'resume' listener is the task's problem, never the worker's. */
+  private signalLifecycle(run: Run, event: 'pause' | 'resume'): void {
+    try {
+      run.lifecycle.emit(event);
+    } catch (err) {
+      this.log.warn(`a task's ${event} listener threw`, { task: run.task.id, reason: (err as Error).message });
     }
   }
 
@@ -293,6 +340,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.draining) ch.send({ type: 'draining' });
     ch.startHealth(this.config.health.interval_ms, this.config.health.misses, () => this.runs.size);
     ch.on('message', (msg) => this.onDistributorMessage(link, ch, msg));
+    ch.on('close', () => {
+      // Without Redis and now without its distributor, nobody vouches for a state_optional task.
+      if (this.redisUp || this.closed) return;
+      for (const run of this.runs.values()) {
+        if (run.distributorId === ch.peerId) this.abort(run, 'TASK_STOPPED', 'the worker lost Redis and then its distributor');
+      }
+    });
   }
 
   private onDistributorMessage(link: DistributorLink, ch: Channel, msg: Message): void {
@@ -324,7 +378,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.draining) return void reject('draining');
     if (!this.redisUp) return void reject('no Redis connection');
     if (this.runs.size >= this.config.concurrency) return void reject('at concurrency limit');
-    if (this.runs.has(task.id)) return void reject('already running this task');
+    const older = this.runs.get(task.id);
+    if (older) {
+      // A newer attempt of a task still running here: the old run was taken over.
+      if (older.fence.epoch < task.epoch) this.abort(older, 'TASK_TAKEN_OVER', `task ${task.id} was taken over by a newer attempt (epoch ${task.epoch})`);
+      return void reject('an older attempt of this task is still stopping here');
+    }
     const fn = this.fns.get(task.name);
     if (!fn) return void reject(`no task named ${task.name}`);
     const run: Run = {
@@ -333,7 +392,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       distributorId: ch.peerId,
       ctrl: new AbortController(),
       lifecycle: new EventEmitter(),
-      events: new EventLog(task.id, task.name, task.attempt, EVENT_BUFFER, (e) => this.emit('task', e)),
+      events: new EventLog(task.id, task.name, task.attempt, EVENT_BUFFER, (e) => this.emitTaskEvent(e)),
     };
     // The slot is taken before any await, so concurrency can never be exceeded.
     this.runs.set(task.id, run);
@@ -389,11 +448,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     // A result computed after the attempt was taken over is never written.
     if ((run.ctrl.signal.reason as TaskAbortError | undefined)?.code === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
+    if (run.abandoned) return;
     this.runs.delete(task.id);
+    this.finishing.add(task.id);
     const write = this.fenced(`the end of task ${task.id}`, () => this.scripts.finish(task.id, this.id, run.fence, outcome, payload, outcome === 'STOPPED' ? 'stopped' : ''));
     this.pendingWrites.add(write);
     const result = await write;
     this.pendingWrites.delete(write);
+    this.finishing.delete(task.id);
     this.settle(run, result, outcome, payload);
   }
 
@@ -402,12 +464,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { task } = run;
     if (result === 'refused' || result === 'taken-over') {
       this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
+      this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.size });
       return;
     }
     if (result === undefined) return;
     const state = result === 'failed' ? 'FAILED' : result === 'retry' || outcome === 'ERROR' ? 'STOPPED' : outcome!;
     run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state, running: this.runs.size });
+  }
+
+  private emitTaskEvent(e: TaskEvent): void {
+    try {
+      this.emit('task', e);
+    } catch (err) {
+      this.log.warn("a 'task' event listener threw", { task: e.task, reason: (err as Error).message });
+    }
   }
 
   /** Sends to the distributor that assigned the task, or any connected one. */

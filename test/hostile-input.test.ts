@@ -1,0 +1,43 @@
+/**
+ * Input meant to break things: a deeply nested envelope (JSON.parse accepts it, JSON.stringify
+ * overflows) is dead-lettered instead of circulating; an oversize submit is refused by the client
+ * instead of leaving a QUEUED record nobody will run.
+ */
+import { TaskClient, TaskmeshError, loadConfig } from '@taskmesh/common';
+import { Keys } from '@taskmesh/common/internal';
+import { redis, waitFor } from './helpers';
+import { Cluster } from './faults/cluster';
+
+describe('hostile input', () => {
+  const cluster = new Cluster({ label: 'hostile', workers: 1 });
+  const r = redis();
+  beforeAll(() => cluster.start());
+  afterAll(async () => {
+    await cluster.stop();
+    r.disconnect();
+  });
+
+  test('a deeply nested envelope goes to dead; the distributor keeps serving', async () => {
+    const keys = new Keys(cluster.prefix);
+    const depth = 200000;
+    const raw = `{"name":"echo","config":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+    await r.lpush(keys.newTask, raw);
+    const entry = await waitFor('dead entry', async () => (await r.lrange(keys.dead, 0, -1)).map((e) => JSON.parse(e) as { reason: string; raw: string }).find((e) => e.raw === raw), 10000);
+    expect(entry.reason).toMatch(/unusable envelope|not JSON/);
+    expect(await r.llen(keys.intake(`d-${cluster.ports[0]}`))).toBe(0);
+    const id = await cluster.client.submit('echo', { still: 'serving' });
+    expect((await cluster.client.wait(id, { timeoutMs: 10000 })).state).toBe('END');
+    expect(cluster.distributors[0]!.running).toBe(true);
+  });
+
+  test('an envelope over limits.max_message_bytes is refused at submit', async () => {
+    const small = new TaskClient(loadConfig('cli', { redis: { url: cluster.redisUrl, prefix: cluster.prefix }, limits: { max_message_bytes: 1024 } }));
+    try {
+      await expect(small.submit('echo', { blob: 'x'.repeat(2000) })).rejects.toMatchObject({ code: 'BAD_ENVELOPE' });
+      await expect(small.submit('echo', { blob: 'x'.repeat(2000) })).rejects.toBeInstanceOf(TaskmeshError);
+      expect(await small.list()).toHaveLength(1);
+    } finally {
+      await small.close();
+    }
+  });
+});
