@@ -1,11 +1,7 @@
 // Example task module for `taskmesh-worker --tasks examples/tasks.js`: an object { name: fn }.
 'use strict';
 
-const sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
-  });
+const { sleep } = require('@taskmesh/worker');
 
 module.exports = {
   /** Returns its config. */

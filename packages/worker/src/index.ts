@@ -15,4 +15,5 @@ export { Worker, createWorker, type TaskFunction, type WorkerEvents } from './wo
 export { type TaskContext, type LogLevel } from './context';
 export type { TaskEvent, TaskEventType } from '@taskmesh/common';
 export { compose, type ComposeStep } from './compose';
+export { sleep } from './sleep';
 export { loadTasks, cleanTaskName } from './task-loader';
