@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { TlsMaterial } from './config';
 import { clientProof, newNonce, proofMatches, serverProof } from './auth';
 import { CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
-import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames } from './tls';
+import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
 import type { Logger } from './log';
 
 export const HANDSHAKE_TIMEOUT_MS = 5000;
@@ -28,7 +28,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private healthTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger) {
+  /**
+   * @param certExpiresAt when the peer's certificate expires: TLS checked it only at the handshake,
+   *   so a long-lived connection is closed (4008) once it has expired.
+   */
+  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger, private readonly certExpiresAt: number | null = null) {
     super();
     ws.on('message', (data: RawData, isBinary: boolean) => this.onData(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString()));
@@ -49,6 +53,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
   startHealth(intervalMs: number, misses: number, running?: () => number): void {
     this.lastSeen = Date.now();
     this.healthTimer = setInterval(() => {
+      if (this.certExpiresAt !== null && Date.now() >= this.certExpiresAt) {
+        this.log.warn('peer certificate expired; closing', { peer: this.peerId });
+        this.close(CloseCode.CERT_EXPIRED, 'certificate expired');
+        return;
+      }
       if (Date.now() - this.lastSeen > intervalMs * misses) {
         // After our own event loop stalled, timers run before the socket's buffered frames are
         // read: look again once they have been, or a pause here would condemn a healthy peer.
@@ -180,7 +189,7 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Without an 'error' listener one bad frame would crash the whole process.
       ws.on('error', (err) => log.warn('socket error', { reason: err.message }));
-      void serverHandshake(ws, opts, peerNames(tlsSocket)).catch(() => undefined);
+      void serverHandshake(ws, opts, peerNames(tlsSocket), peerCertExpiry(tlsSocket)).catch(() => undefined);
     });
   });
 
@@ -209,7 +218,7 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
   };
 }
 
-async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[]): Promise<void> {
+async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[], certExpiresAt: number | null): Promise<void> {
   const nonce = newNonce();
   ws.send(encodeFrame({ type: 'hello', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce }));
   let auth: MessageOf<'auth'>;
@@ -230,7 +239,7 @@ async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string
     return;
   }
   ws.send(encodeFrame({ type: 'welcome', id: opts.id, mac: serverProof(opts.shareKey, opts.id, nonce, auth.nonce) }));
-  opts.onChannel(new Channel(ws, auth.id, auth.role, opts.log));
+  opts.onChannel(new Channel(ws, auth.id, auth.role, opts.log, certExpiresAt));
 }
 
 export interface ConnectOptions {
@@ -256,7 +265,11 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
   });
   ws.on('error', () => undefined);
   let serverNames: string[] = [];
-  ws.once('upgrade', (res: IncomingMessage) => (serverNames = peerNames(res.socket as TLSSocket)));
+  let serverExpiry: number | null = null;
+  ws.once('upgrade', (res: IncomingMessage) => {
+    serverNames = peerNames(res.socket as TLSSocket);
+    serverExpiry = peerCertExpiry(res.socket as TLSSocket);
+  });
   const helloP = nextFrame(ws, 'hello', HANDSHAKE_TIMEOUT_MS);
   try {
     const hello = await helloP;
@@ -270,7 +283,7 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
     if (!proofMatches(serverProof(opts.shareKey, welcome.id, hello.nonce, nonce), welcome.mac)) {
       throw new Error('server failed the share_key proof');
     }
-    return new Channel(ws, welcome.id, hello.role, opts.log);
+    return new Channel(ws, welcome.id, hello.role, opts.log, serverExpiry);
   } catch (err) {
     ws.terminate();
     throw err;

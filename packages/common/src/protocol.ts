@@ -19,6 +19,7 @@ export const CloseCode = {
   HEALTH_TIMEOUT: 4005,
   DUPLICATE_ID: 4006,
   PREFIX_MISMATCH: 4007,
+  CERT_EXPIRED: 4008,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 

@@ -46,6 +46,13 @@ export function peerNames(socket: TLSSocket): string[] {
   return [...names];
 }
 
+/** When the peer's certificate stops being valid (ms since epoch), or null if unknown. */
+export function peerCertExpiry(socket: TLSSocket): number | null {
+  const validTo = (socket.getPeerCertificate() as PeerCertificate).valid_to;
+  const t = validTo ? Date.parse(validTo) : NaN;
+  return Number.isFinite(t) ? t : null;
+}
+
 /** Why a client socket is not acceptable, or null when it is. */
 export function refusalReason(socket: TLSSocket, allow: readonly string[]): string | null {
   if (!socket.authorized) return `client certificate refused: ${String(socket.authorizationError ?? 'no certificate')}`;
