@@ -8,4 +8,5 @@ module.exports = {
   testTimeout: 60000,
   maxWorkers: 2,
   verbose: true,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
 };
