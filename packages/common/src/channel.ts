@@ -181,16 +181,24 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('taskmesh speaks WebSocket only\n');
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const tlsSocket = req.socket as TLSSocket;
-    if (refusalReason(tlsSocket, opts.allow)) {
+    // Whatever a client sends, this handler must not throw: that would take the process down.
+    try {
+      const tlsSocket = req.socket as TLSSocket;
+      if (tlsSocket.destroyed || refusalReason(tlsSocket, opts.allow)) {
+        socket.destroy();
+        return;
+      }
+      const names = peerNames(tlsSocket);
+      const expiry = peerCertExpiry(tlsSocket);
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        // Without an 'error' listener one bad frame would crash the whole process.
+        ws.on('error', (err) => log.warn('socket error', { reason: err.message }));
+        void serverHandshake(ws, opts, names, expiry).catch(() => undefined);
+      });
+    } catch (err) {
+      log.warn('upgrade failed', { reason: (err as Error).message });
       socket.destroy();
-      return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      // Without an 'error' listener one bad frame would crash the whole process.
-      ws.on('error', (err) => log.warn('socket error', { reason: err.message }));
-      void serverHandshake(ws, opts, peerNames(tlsSocket), peerCertExpiry(tlsSocket)).catch(() => undefined);
-    });
   });
 
   await new Promise<void>((resolve, reject) => {

@@ -32,11 +32,12 @@ export function clientTlsOptions(t: TlsMaterial) {
 
 /** CN and DNS/IP SANs of the peer certificate, for allow-lists and logs. */
 export function peerNames(socket: TLSSocket): string[] {
-  const cert: PeerCertificate | Record<string, never> = socket.getPeerCertificate();
+  // null once the socket is destroyed, {} when the peer sent no certificate.
+  const cert = socket.getPeerCertificate() as PeerCertificate | null;
   const names = new Set<string>();
-  const cn = (cert as PeerCertificate).subject?.CN;
+  const cn = cert?.subject?.CN;
   if (typeof cn === 'string') names.add(cn);
-  const san = (cert as PeerCertificate).subjectaltname;
+  const san = cert?.subjectaltname;
   if (san) {
     for (const part of san.split(',')) {
       const m = /^\s*(?:DNS|IP Address):(.+)$/.exec(part);
@@ -48,7 +49,7 @@ export function peerNames(socket: TLSSocket): string[] {
 
 /** When the peer's certificate stops being valid (ms since epoch), or null if unknown. */
 export function peerCertExpiry(socket: TLSSocket): number | null {
-  const validTo = (socket.getPeerCertificate() as PeerCertificate).valid_to;
+  const validTo = (socket.getPeerCertificate() as PeerCertificate | null)?.valid_to;
   const t = validTo ? Date.parse(validTo) : NaN;
   return Number.isFinite(t) ? t : null;
 }
