@@ -86,6 +86,15 @@ export type ConfigFor<R extends Role> = R extends 'distributor'
       ? WatcherConfig
       : CliConfig;
 
+/** Coercion must not throw (convict runs it outside validation): an unparsable value stays a string and fails validation with the key's name. */
+function parseJsonOr(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
 const positiveInt = (name: string) => ({
   name,
   validate(v: unknown) {
@@ -127,7 +136,7 @@ convict.addFormat({
   validate(v: unknown) {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) throw new Error('must be an array of non-empty strings');
   },
-  coerce: (v: string) => (v.trim().startsWith('[') ? JSON.parse(v) : v.split(',').map((s) => s.trim()).filter(Boolean)),
+  coerce: (v: string) => (v.trim().startsWith('[') ? parseJsonOr(v) : v.split(',').map((s) => s.trim()).filter(Boolean)),
 });
 convict.addFormat({
   name: 'host-port-list',
@@ -147,7 +156,7 @@ convict.addFormat({
       );
     if (!ok) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["localhost", 5000]]');
   },
-  coerce: (v: string) => JSON.parse(v),
+  coerce: (v: string) => parseJsonOr(v),
 });
 convict.addFormat({
   name: 'non-empty-string',
@@ -295,7 +304,9 @@ export function loadConfig<R extends Role>(role: R, source?: string | Record<str
   } else if (source) {
     conf.load(source);
   }
-  if (Object.keys(overrides).length) conf.load(overrides);
+  // Explicit overrides (command-line flags) win over the environment: set(), unlike load(),
+  // does not re-apply TASKMESH_* variables.
+  for (const [path, value] of flatten(overrides)) conf.set(path, value);
   try {
     conf.validate({ allowed: 'strict' });
   } catch (err) {
@@ -303,6 +314,12 @@ export function loadConfig<R extends Role>(role: R, source?: string | Record<str
     throw new ConfigError(first.replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key (not a $ROLE setting)').replace('$ROLE', role));
   }
   return resolveConfig(role, conf.getProperties() as Record<string, unknown>, baseDir) as unknown as ConfigFor<R>;
+}
+
+function flatten(o: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(o).flatMap(([k, v]) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? flatten(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
+  );
 }
 
 function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string): BaseConfig & Record<string, unknown> {

@@ -7,10 +7,13 @@ import type { WorkerConfig } from '@taskmesh/common';
 
 const MIN_DELAY_MS = 100;
 const MAX_DELAY_MS = 5000;
+/** A connection that stayed open this long resets the backoff. */
+const STABLE_MS = 5000;
 
 export class DistributorLink {
   channel: Channel | undefined;
   private failures = 0;
+  private openedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -64,10 +67,13 @@ export class DistributorLink {
         ch.close(1001, 'worker shutting down');
         return;
       }
-      this.failures = 0;
       this.channel = ch;
+      this.openedAt = Date.now();
       ch.on('close', (code, reason) => {
         if (this.channel === ch) this.channel = undefined;
+        // A connection the distributor closes right away (wrong prefix, duplicate id...) counts as
+        // a failed attempt, so the backoff grows instead of hammering it.
+        this.failures = Date.now() - this.openedAt < STABLE_MS ? this.failures + 1 : 0;
         if (!this.stopped) {
           this.log.warn('distributor connection closed', { distributor: this.label, code, reason });
           this.schedule();

@@ -468,6 +468,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return;
     }
     if (result === undefined) return;
+    if (result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
     const state = result === 'failed' ? 'FAILED' : result === 'retry' || outcome === 'ERROR' ? 'STOPPED' : outcome!;
     run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state, running: this.runs.size });
