@@ -11,7 +11,6 @@ import {
   createRedis,
   closeRedis,
   listen,
-  parseEnvelope,
   createLogger,
   type Channel,
   type Fence,
@@ -19,19 +18,15 @@ import {
   type Redis,
   type RequeueMode,
 } from '@taskmesh/common/internal';
-import { CloseCode, type Message, type MessageOf } from '@taskmesh/common';
+import { CloseCode, type Message } from '@taskmesh/common';
+import { Intake } from './intake';
+import { TaskWatch, type OwnTask } from './watch';
 import { WorkerLink } from './worker-link';
 
 /** Worker and distributor hashes expire when nobody keeps them current for this many intervals. */
 const HASH_TTL_INTERVALS = 30;
-const SCAN_BATCH = 500;
 /** A task a worker refused waits this long before it is runnable again, so a refusal cannot spin. */
 const REJECT_DELAY_MS = 250;
-
-interface OwnTask extends Fence {
-  name: string;
-  worker: string;
-}
 
 /** A write the distributor owes Redis (a worker's release) while Redis is unreachable. */
 type PendingOp = () => Promise<void>;
@@ -51,7 +46,8 @@ export class Distributor {
   private readonly own = new Map<string, OwnTask>();
   private pending: PendingOp[] = [];
   private timers: NodeJS.Timeout[] = [];
-  private pulling: Promise<void> | undefined;
+  private intake!: Intake;
+  private watch!: TaskWatch;
   private stopping = false;
   private closing: Promise<void> | undefined;
   private redisUp = false;
@@ -59,8 +55,6 @@ export class Distributor {
   private redisSince = 0;
   private dispatchQueued = false;
   private dispatching: Promise<void> | undefined;
-  private ownLoopBusy = false;
-  private allLoopBusy = false;
 
   constructor(config: DistributorConfig | string) {
     this.config = typeof config === 'string' ? loadConfig('distributor', config) : config;
@@ -83,6 +77,28 @@ export class Distributor {
     this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blocking: true });
     this.sub = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-sub` });
     this.scripts = new Scripts(this.redis, this.keys);
+    this.intake = new Intake({
+      config: c,
+      keys: this.keys,
+      scripts: this.scripts,
+      redis: this.redis,
+      blocking: this.blocking,
+      log: this.log,
+      redisUp: () => this.redisUp,
+      onQueued: () => this.scheduleDispatch(),
+    });
+    this.watch = new TaskWatch({
+      config: c,
+      keys: this.keys,
+      scripts: this.scripts,
+      redis: this.redis,
+      intake: this.intake,
+      own: this.own,
+      hears: (workerId) => this.workers.has(workerId),
+      forget: (id) => this.forget(id),
+      requeue: (...args) => this.requeue(...args),
+      stopping: () => this.stopping,
+    });
     this.redis.on('ready', () => this.onRedisState(true));
     this.redis.on('close', () => this.onRedisState(false));
 
@@ -113,8 +129,8 @@ export class Distributor {
     };
     every(c.health.interval_ms, () => this.heartbeat());
     every(c.watch.own_interval_ms, () => this.ownLoop());
-    every(c.watch.all_interval_ms, () => this.allLoop());
-    this.pulling = this.pullLoop();
+    every(c.watch.all_interval_ms, () => (this.canSupervise() ? this.watch.allTasks() : undefined));
+    this.intake.start();
     void this.ownLoop();
     this.log.info('started', { host: c.host, port: this.port, prefix: c.redis.prefix });
   }
@@ -129,13 +145,11 @@ export class Distributor {
     this.stopping = true;
     if (!this.redis) return;
     for (const t of this.timers) clearInterval(t);
-    // Interrupt the blocking read at once instead of waiting out its timeout.
-    this.blocking.disconnect();
-    await this.pulling?.catch(() => undefined);
+    await this.intake.stop();
     await this.dispatching?.catch(() => undefined);
     await this.server?.close();
     try {
-      await this.handBackIntake(this.config.id);
+      await this.intake.handBack(this.config.id);
       await this.redis
         .multi()
         .srem(this.keys.distributors, this.config.id)
@@ -199,57 +213,6 @@ export class Distributor {
     }
   }
 
-  // ---- intake ------------------------------------------------------------------------------
-
-  private async pullLoop(): Promise<void> {
-    const intake = this.keys.intake(this.config.id);
-    while (!this.stopping) {
-      if (!this.redisUp) {
-        await sleep(100);
-        continue;
-      }
-      let raw: string | null;
-      try {
-        raw = await this.blocking.blmove(this.keys.newTask, intake, 'RIGHT', 'LEFT', 1);
-      } catch (err) {
-        if (!this.stopping) {
-          this.log.debug('intake read failed', { reason: (err as Error).message });
-          await sleep(200);
-        }
-        continue;
-      }
-      if (raw !== null) await this.ingest(raw, intake).catch((err: Error) => this.log.warn('intake failed; the envelope stays in the processing list', { reason: err.message }));
-    }
-  }
-
-  private async ingest(raw: string, processing: string): Promise<void> {
-    const parsed = parseEnvelope(raw, this.config.limits.max_message_bytes);
-    // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
-    if (!parsed.ok) {
-      this.log.warn('dead envelope', { reason: parsed.reason });
-      await this.scripts.deadletter(processing, raw, JSON.stringify({ reason: parsed.reason, raw, at: Date.now(), distributor: this.config.id }));
-      return;
-    }
-    const r = await this.scripts.intake(processing, raw, parsed.fields, this.config.id);
-    if (r.kind === 'dead') this.log.warn('dead envelope', { reason: r.reason });
-    if (r.kind === 'queued') this.scheduleDispatch();
-  }
-
-  /** Re-reads what is left in a processing list (after a failure or a restart with the same id). */
-  private async recoverIntake(): Promise<void> {
-    const intake = this.keys.intake(this.config.id);
-    const raws = await this.redis.lrange(intake, 0, -1);
-    for (const raw of raws.reverse()) await this.ingest(raw, intake);
-  }
-
-  /** Pushes a processing list back onto new-task in its original order. */
-  private async handBackIntake(distributorId: string): Promise<number> {
-    let n = 0;
-    while ((await this.redis.lmove(this.keys.intake(distributorId), this.keys.newTask, 'LEFT', 'RIGHT')) !== null) n++;
-    if (n > 0) this.log.info('handed back envelopes', { from: distributorId, count: n });
-    return n;
-  }
-
   // ---- workers -----------------------------------------------------------------------------
 
   private onWorkerChannel(ch: Channel): void {
@@ -303,7 +266,7 @@ export class Distributor {
       case 'done': {
         w.settled(msg.id, msg.running);
         const own = this.own.get(msg.id);
-        if (own && own.epoch === msg.epoch) this.own.delete(msg.id);
+        if (own && own.epoch === msg.epoch) this.forget(msg.id);
         // TAKEN_OVER: the attempt lost its fence; nothing to record, only the capacity to free.
         if (msg.state === 'STOPPED') await this.requeue(msg.id, w.id, msg, 'stopped', own?.name);
         if (msg.state === 'END') await this.scripts.cleanEnd(msg.id).catch(() => undefined);
@@ -382,10 +345,17 @@ export class Distributor {
       rejectDelayMs: Math.min(REJECT_DELAY_MS, this.config.retry.backoff_ms),
     });
     if (r !== 'skipped') {
-      this.own.delete(id);
+      this.forget(id);
       const level = mode === 'rejected' || mode === 'stopped' ? 'debug' : 'info';
       this.log[r === 'failed' ? 'warn' : level](`task ${r}`, { task: id, mode, worker: workerId, epoch: fence.epoch });
     }
+  }
+
+  private forget(id: string): void {
+    const mine = this.own.get(id);
+    if (!mine) return;
+    this.own.delete(id);
+    this.workers.get(mine.worker)?.settled(id);
   }
 
   private async flushPending(): Promise<void> {
@@ -510,119 +480,15 @@ export class Distributor {
 
   // ---- watch loops -------------------------------------------------------------------------
 
+  /** Supervision waits one interval after Redis comes back, so workers can write heartbeats first. */
   private canSupervise(): boolean {
     return this.redisUp && !this.stopping && Date.now() - this.redisSince >= this.config.health.interval_ms;
   }
 
-  /** Own tasks, every watch.own_interval_ms; also promotes due retries and re-reads its intake list. */
   private async ownLoop(): Promise<void> {
-    if (this.ownLoopBusy || !this.canSupervise()) return;
-    this.ownLoopBusy = true;
-    try {
-      await this.checkTasks([...this.own.keys()], true);
-      for (const id of this.flagged.keys()) this.isFlagged(id);
-      await this.promoteDue();
-      if ((await this.redis.llen(this.keys.intake(this.config.id))) > 0) await this.recoverIntake();
-      this.scheduleDispatch();
-    } finally {
-      this.ownLoopBusy = false;
-    }
+    if (!this.canSupervise()) return;
+    await this.watch.ownTasks();
+    for (const id of this.flagged.keys()) this.isFlagged(id);
+    this.scheduleDispatch();
   }
-
-  /** Every task, every watch.all_interval_ms; also recovers the intake lists of dead distributors. */
-  private async allLoop(): Promise<void> {
-    if (this.allLoopBusy || !this.canSupervise()) return;
-    this.allLoopBusy = true;
-    try {
-      let cursor = '0';
-      do {
-        const [next, ids] = await this.redis.sscan(this.keys.tasks, cursor, 'COUNT', SCAN_BATCH);
-        cursor = next;
-        await this.checkTasks(ids, false);
-      } while (cursor !== '0' && !this.stopping);
-      await this.recoverDeadDistributors();
-    } finally {
-      this.allLoopBusy = false;
-    }
-  }
-
-  private async checkTasks(ids: string[], own: boolean): Promise<void> {
-    if (ids.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const id of ids) pipe.hmget(this.keys.task(id), 'state', 'epoch', 'assignment', 'worker', 'updated_at', 'clean_end', 'name');
-    const rows = (await pipe.exec()) ?? [];
-    const now = Date.now();
-    const staleBefore = now - this.config.watch.stale_ms;
-    const heartbeats = new Map<string, number | null>();
-    const workerBeat = async (w: string): Promise<number | null> => {
-      if (!heartbeats.has(w)) {
-        const v = await this.redis.hget(this.keys.worker(w), 'updated_at');
-        heartbeats.set(w, v === null ? null : Number(v));
-      }
-      return heartbeats.get(w) ?? null;
-    };
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      const [state, epoch, assignment, worker, updatedAt, cleanEnd, name] = (rows[i]?.[1] ?? []) as (string | null)[];
-      const fence = { epoch: Number(epoch), assignment: assignment ?? '' };
-      const mine = this.own.get(id);
-      if (!state || (mine && (mine.epoch !== fence.epoch || mine.assignment !== fence.assignment))) {
-        this.own.delete(id);
-        if (mine) this.workers.get(mine.worker)?.settled(id);
-        if (!state) continue;
-      }
-      if (state === 'END' || state === 'FAILED' || state === 'CANCELLED') {
-        if (mine) this.workers.get(mine.worker)?.settled(id);
-        this.own.delete(id);
-        if (state === 'END' && cleanEnd === '1') await this.scripts.cleanEnd(id);
-      } else if (state === 'STOPPED') {
-        await this.requeue(id, worker ?? '', fence, 'stopped', name ?? undefined);
-      } else if (state === 'RUNNING' && worker) {
-        // A worker this distributor hears is alive by definition, even if it lost its own Redis link.
-        if (this.workers.has(worker)) continue;
-        const beat = await workerBeat(worker);
-        const stale = beat === null || (Number(updatedAt) < staleBefore && beat < staleBefore);
-        if (stale) await this.requeue(id, worker, fence, 'stale', name ?? undefined, staleBefore);
-      } else if (state === 'QUEUED' && own) {
-        this.own.delete(id);
-      }
-    }
-  }
-
-  private async promoteDue(): Promise<void> {
-    const due = await this.redis.zrangebyscore(this.keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200);
-    if (due.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const id of due) pipe.hget(this.keys.task(id), 'name');
-    const rows = (await pipe.exec()) ?? [];
-    for (let i = 0; i < due.length; i++) {
-      const name = rows[i]?.[1] as string | null;
-      if (name) await this.scripts.promote(due[i]!, name);
-      else await this.redis.zrem(this.keys.delayed, due[i]!);
-    }
-  }
-
-  private async recoverDeadDistributors(): Promise<void> {
-    const ids = await this.redis.smembers(this.keys.intakes);
-    for (const id of ids) {
-      if (id === this.config.id) continue;
-      if ((await this.redis.exists(this.keys.distributor(id))) === 1) continue;
-      await this.handBackIntake(id);
-      await this.redis.srem(this.keys.intakes, id);
-    }
-    for (const [set, key] of [
-      [this.keys.workers, (w: string) => this.keys.worker(w)],
-      [this.keys.distributors, (d: string) => this.keys.distributor(d)],
-    ] as const) {
-      for (const member of await this.redis.smembers(set)) {
-        if ((await this.redis.exists(key(member))) === 0) await this.redis.srem(set, member);
-      }
-    }
-  }
-}
-
-export type { MessageOf };
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
