@@ -41,6 +41,7 @@ describe('task flow', () => {
     });
     const perWorker = new Map<string, number>();
     for (const r of records) perWorker.set(r.worker!, (perWorker.get(r.worker!) ?? 0) + 1);
+    console.log(`500 echo tasks per worker: ${JSON.stringify(Object.fromEntries(perWorker))}`);
     expect([...perWorker.keys()].sort()).toEqual(['flow-w1', 'flow-w2']);
     for (const n of perWorker.values()) expect(n).toBeGreaterThan(50);
   });

@@ -424,17 +424,11 @@ export class Distributor {
       names.forEach((n, i) => {
         const ids = (rows[i]?.[1] ?? []) as string[];
         const ws = byName.get(n)!;
-        let k = 0;
         for (const id of ids) {
-          // Round-robin over the workers of this name that still have room.
+          // The least loaded worker of this name; among equals, the one that waited longest.
           let w: WorkerLink | undefined;
-          for (let tries = 0; tries < ws.length; tries++) {
-            const cand = ws[(k + tries) % ws.length]!;
-            if (cand.free > 0) {
-              w = cand;
-              k = (k + tries + 1) % ws.length;
-              break;
-            }
+          for (const cand of ws) {
+            if (cand.free > 0 && (!w || cand.load < w.load || (cand.load === w.load && cand.lastAssigned < w.lastAssigned))) w = cand;
           }
           if (!w) break;
           w.reserve(id);

@@ -2,6 +2,8 @@
 import type { Channel } from '@taskmesh/common/internal';
 import type { MessageOf } from '@taskmesh/common';
 
+let assignments = 0;
+
 export class WorkerLink {
   tasks: string[] = [];
   concurrency = 0;
@@ -10,6 +12,8 @@ export class WorkerLink {
   draining = false;
   watchHost = '';
   watchPort = 0;
+  /** Order of the last assignment to it, for spreading work evenly. */
+  lastAssigned = 0;
   /** Running count the worker last reported (it includes attempts from other distributors). */
   private reportedRunning = 0;
   /** Attempts this distributor gave it (or is giving it) that the worker has not settled yet. */
@@ -23,6 +27,11 @@ export class WorkerLink {
 
   get free(): number {
     return Math.max(0, this.concurrency - Math.max(this.reportedRunning, this.inflight.size));
+  }
+
+  /** Share of its slots in use, 0..1. */
+  get load(): number {
+    return this.concurrency === 0 ? 1 : 1 - this.free / this.concurrency;
   }
 
   get canTakeWork(): boolean {
@@ -40,6 +49,7 @@ export class WorkerLink {
 
   reserve(id: string): void {
     this.inflight.add(id);
+    this.lastAssigned = ++assignments;
   }
 
   settled(id: string, running?: number): void {
