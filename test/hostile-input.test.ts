@@ -41,3 +41,50 @@ describe('hostile input', () => {
     }
   });
 });
+
+describe('envelopes a small-limit distributor must refuse', () => {
+  const cluster = new Cluster({ label: 'hostile-small', workers: 1, distributor: { limits: { max_message_bytes: 4096 } }, worker: { limits: { max_message_bytes: 4096 } } });
+  const r = redis();
+  beforeAll(() => cluster.start());
+  afterAll(async () => {
+    await cluster.stop();
+    r.disconnect();
+  });
+
+  const deadEntry = (keys: Keys, match: (e: { reason: string; raw: string }) => boolean) =>
+    waitFor('dead entry', async () => (await r.lrange(keys.dead, 0, -1)).map((e) => JSON.parse(e) as { reason: string; raw: string }).find(match), 10000);
+
+  test('an envelope under the limit whose config would not fit an assign frame is dead; the worker stays connected', async () => {
+    const keys = new Keys(cluster.prefix);
+    const raw = JSON.stringify({ name: 'echo', config: { s: 'x'.repeat(3500) } });
+    expect(Buffer.byteLength(raw)).toBeLessThan(4096);
+    await r.lpush(keys.newTask, raw);
+    const entry = await deadEntry(keys, (e) => e.raw === raw);
+    expect(entry.reason).toMatch(/does not fit limits.max_message_bytes/);
+    const id = await cluster.client.submit('echo', { small: true });
+    expect((await cluster.client.wait(id, { timeoutMs: 10000 })).state).toBe('END');
+    expect(cluster.distributors[0]!.output).not.toMatch(/worker down/);
+  });
+
+  test('an envelope that is not valid UTF-8 is dead, not stuck in the processing list', async () => {
+    const keys = new Keys(cluster.prefix);
+    const bytes = Buffer.concat([Buffer.from('{"name":"echo","config":{"s":"caf'), Buffer.from([0xe9]), Buffer.from('"}}')]);
+    await r.lpush(keys.newTask, bytes);
+    const entry = await deadEntry(keys, (e) => e.reason === 'not valid UTF-8');
+    expect(entry.raw).toContain('caf');
+    expect(await r.llen(keys.intake(`d-${cluster.ports[0]}`))).toBe(0);
+  });
+
+  test('a task a client with a larger limit submitted is FAILED with the reason, not left QUEUED', async () => {
+    const big = new TaskClient(loadConfig('cli', { redis: { url: cluster.redisUrl, prefix: cluster.prefix } }));
+    try {
+      const id = await big.submit('echo', { blob: 'x'.repeat(8000) });
+      const rec = await big.wait(id, { timeoutMs: 10000 });
+      expect(rec.state).toBe('FAILED');
+      expect(rec.error).toMatch(/envelope refused: envelope is \d+ bytes, over the limit of 4096/);
+      expect(rec.attempts).toBe(0);
+    } finally {
+      await big.close();
+    }
+  });
+});

@@ -171,17 +171,27 @@ describe('parseEnvelope / validateEnvelope', () => {
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.reason).toMatch(/not JSON/);
 
-    const raw = JSON.stringify({ name: 'echo', config: { s: 'x'.repeat(50) } });
+    // Padding in an unknown field makes the envelope, not its config, the binding limit.
+    const raw = JSON.stringify({ name: 'echo', config: { s: 'x'.repeat(50) }, pad: 'p'.repeat(2000) });
     const size = Buffer.byteLength(raw);
     expect(parseEnvelope(raw, size).ok).toBe(true);
     const over = parseEnvelope(raw, size - 1);
     expect(over.ok).toBe(false);
     if (!over.ok) expect(over.reason).toMatch(new RegExp(`${size} bytes.*${size - 1}`));
 
-    // 40 characters, 80 bytes: the limit is in bytes.
-    const wide = JSON.stringify({ name: 'echo', config: { s: 'é'.repeat(40) } });
-    expect(wide.length).toBeLessThan(90);
-    expect(parseEnvelope(wide, 90).ok).toBe(false);
+    // 1000 characters, 2000 bytes: the limit is in bytes.
+    const wide = JSON.stringify({ name: 'echo', config: {}, pad: 'é'.repeat(1000) });
+    expect(wide.length).toBeLessThan(1100);
+    expect(parseEnvelope(wide, 1100).ok).toBe(false);
+
+    // A config that would not fit in one assign frame (with room for the rest of the frame) is
+    // refused even though the envelope itself is under the limit; a refused envelope with an id
+    // says which task it named.
+    const big = JSON.stringify({ id: 'big-1', name: 'echo', config: { s: 'x'.repeat(3500) } });
+    const refused = parseEnvelope(big, 4096);
+    expect(Buffer.byteLength(big)).toBeLessThan(4096);
+    expect(refused).toMatchObject({ ok: false, id: 'big-1' });
+    if (!refused.ok) expect(refused.reason).toMatch(/does not fit limits.max_message_bytes \(4096\)/);
 
     // The limit is checked before parsing: a huge non-JSON entry is refused for its size.
     const huge = parseEnvelope('x'.repeat(5000), 4096);

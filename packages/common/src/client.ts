@@ -5,7 +5,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from './config';
-import { validateEnvelope, type EnvelopeInput } from './envelope';
+import { checkFrameSize, validateEnvelope, type EnvelopeInput } from './envelope';
 import { TaskmeshError, UnknownTaskError } from './errors';
 import { Keys } from './keys';
 import { isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
@@ -40,6 +40,8 @@ export class TaskClient {
     const parsed = validateEnvelope({ ...opts, name, config });
     if (!parsed.ok) throw new TaskmeshError('BAD_ENVELOPE', parsed.reason);
     const f = parsed.fields;
+    const tooBig = checkFrameSize(f, this.maxBytes);
+    if (tooBig) throw new TaskmeshError('BAD_ENVELOPE', tooBig);
     const envelope = JSON.stringify({ id: f.id, name: f.name, config, max_attempts: f.max_attempts, max_stalls: f.max_stalls, priority: f.priority, state_optional: f.state_optional, clean_end: f.clean_end });
     const size = Buffer.byteLength(envelope, 'utf8');
     if (size > this.maxBytes) throw new TaskmeshError('BAD_ENVELOPE', `envelope is ${size} bytes, over the limit of ${this.maxBytes} (limits.max_message_bytes)`);

@@ -9,6 +9,12 @@ export const TASK_NAME_RE = /^[A-Za-z0-9_-]{1,128}$/;
 /** A UUID is what producers normally send; any id of these characters is accepted. */
 export const TASK_ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const PRIORITY_LIMIT = 1000;
+/**
+ * Room kept for the rest of an assign frame (type, id, name, epoch, assignment...) around a task's
+ * config: a config that would not fit in one frame of limits.max_message_bytes is refused at once,
+ * instead of being assigned and then breaking the worker's connection.
+ */
+export const FRAME_OVERHEAD_BYTES = 1024;
 
 export const ENVELOPE_DEFAULTS = { max_attempts: 3, max_stalls: 5, priority: 0, state_optional: false, clean_end: false } as const;
 
@@ -23,7 +29,7 @@ export interface EnvelopeInput {
   clean_end?: boolean;
 }
 
-export type ParsedEnvelope = { ok: true; fields: EnvelopeFields } | { ok: false; reason: string };
+export type ParsedEnvelope = { ok: true; fields: EnvelopeFields } | { ok: false; reason: string; id?: string };
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
@@ -59,20 +65,40 @@ export function validateEnvelope(o: unknown): ParsedEnvelope {
   };
 }
 
-/** Parses one raw list entry, enforcing the size limit before JSON parsing. Never throws. */
+/** Checks that a validated envelope's config fits in one assign frame. */
+export function checkFrameSize(fields: EnvelopeFields, maxBytes: number): string | null {
+  const size = Buffer.byteLength(fields.config, 'utf8');
+  return size + FRAME_OVERHEAD_BYTES > maxBytes
+    ? `config is ${size} bytes: with ${FRAME_OVERHEAD_BYTES} bytes for the rest of the frame it does not fit limits.max_message_bytes (${maxBytes})`
+    : null;
+}
+
+/**
+ * Parses one raw list entry, enforcing the size limits. Never throws. A refused envelope that
+ * names a task id says so, so a record created for it can be failed rather than wait forever.
+ */
 export function parseEnvelope(raw: string, maxBytes: number): ParsedEnvelope {
   const size = Buffer.byteLength(raw, 'utf8');
-  if (size > maxBytes) return { ok: false, reason: `envelope is ${size} bytes, over the limit of ${maxBytes} (limits.max_message_bytes)` };
+  const over = `envelope is ${size} bytes, over the limit of ${maxBytes} (limits.max_message_bytes)`;
+  // Far too big: not worth parsing even to learn which task it named.
+  if (size > 16 * maxBytes) return { ok: false, reason: over };
   let o: unknown;
   try {
     o = JSON.parse(raw);
   } catch (err) {
-    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+    return { ok: false, reason: size > maxBytes ? over : `not JSON: ${(err as Error).message}` };
   }
+  const named = (o as { id?: unknown } | null)?.id;
+  const id = typeof named === 'string' && TASK_ID_RE.test(named) ? named : undefined;
+  const refuse = (reason: string): ParsedEnvelope => (id ? { ok: false, reason, id } : { ok: false, reason });
+  if (size > maxBytes) return refuse(over);
   try {
-    return validateEnvelope(o);
+    const parsed = validateEnvelope(o);
+    if (!parsed.ok) return refuse(parsed.reason);
+    const tooBig = checkFrameSize(parsed.fields, maxBytes);
+    return tooBig ? refuse(tooBig) : parsed;
   } catch (err) {
     // For example a config nested deeper than JSON.stringify can recurse.
-    return { ok: false, reason: `unusable envelope: ${(err as Error).message}` };
+    return refuse(`unusable envelope: ${(err as Error).message}`);
   }
 }

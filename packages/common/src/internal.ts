@@ -6,7 +6,7 @@ export { Keys } from './keys';
 export { Scripts, type Fence, type EnvelopeFields, type RequeueMode, type FinishOutcome, type FinishResult } from './scripts';
 export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
-export { parseEnvelope, validateEnvelope } from './envelope';
+export { parseEnvelope, validateEnvelope, type ParsedEnvelope } from './envelope';
 export { createLogger, type Logger } from './log';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';

@@ -9,7 +9,8 @@ import { Keys } from './keys';
 
 const LUA_DIR = join(__dirname, '..', 'lua');
 
-type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+type Arg = string | number | Buffer;
+type ScriptFn = (...args: Arg[]) => Promise<unknown>;
 
 function defineAll(redis: Redis): Record<string, ScriptFn> {
   const out: Record<string, ScriptFn> = {};
@@ -57,7 +58,7 @@ export class Scripts {
     this.fns = defineAll(redis);
   }
 
-  private call(name: string, ...args: (string | number)[]): Promise<unknown> {
+  private call(name: string, ...args: Arg[]): Promise<unknown> {
     const fn = this.fns[name];
     if (!fn) throw new Error(`Lua script ${name} is missing from ${LUA_DIR}`);
     return fn(...args);
@@ -69,7 +70,8 @@ export class Scripts {
     return r === 1;
   }
 
-  async intake(processing: string, raw: string, e: EnvelopeFields, distributorId: string, now = Date.now()): Promise<IntakeResult> {
+  /** `raw` is the list entry's exact bytes: the script removes it from the processing list by value. */
+  async intake(processing: string, raw: Buffer, e: EnvelopeFields, distributorId: string, now = Date.now()): Promise<IntakeResult> {
     const k = this.keys;
     const [code, detail] = (await this.call('intake', processing, k.tasks, k.task(e.id), k.ready(e.name), k.dead, k.seq, raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, distributorId, k.channel)) as [number, string];
     if (code === 1) return { kind: 'queued', id: detail };
@@ -77,8 +79,9 @@ export class Scripts {
     return { kind: 'duplicate' };
   }
 
-  async deadletter(processing: string, raw: string, entryJson: string): Promise<void> {
-    await this.call('deadletter', processing, this.keys.dead, raw, entryJson);
+  /** Dead-letters an envelope; a never-run QUEUED record it named (`taskId`) becomes FAILED. */
+  async deadletter(processing: string, raw: Buffer, entryJson: string, reason: string, taskId: string | null, now = Date.now()): Promise<void> {
+    await this.call('deadletter', processing, this.keys.dead, taskId ? this.keys.task(taskId) : this.keys.dead, raw, entryJson, reason, now);
   }
 
   async assign(id: string, name: string, workerId: string, distributorId: string, assignment: string, now = Date.now()): Promise<AssignResult> {
@@ -93,9 +96,16 @@ export class Scripts {
     return (await this.call('start', this.keys.task(id), fence.epoch, fence.assignment, now)) === 1;
   }
 
-  async finish(id: string, workerId: string, fence: Fence, outcome: FinishOutcome, payload: string, stopReason = '', now = Date.now()): Promise<FinishResult> {
-    const r = (await this.call('finish', this.keys.task(id), this.keys.workerTasks(workerId), fence.epoch, fence.assignment, outcome, payload, now, stopReason, id)) as number;
-    return (['refused', 'recorded', 'already', 'failed', 'retry'] as const)[r] ?? 'refused';
+  /** How an attempt ended; `state` is the record's state after the call (what was really recorded). */
+  async finish(id: string, workerId: string, fence: Fence, outcome: FinishOutcome, payload: string, stopReason = '', now = Date.now()): Promise<{ result: FinishResult; state: string }> {
+    const [r, state] = (await this.call('finish', this.keys.task(id), this.keys.workerTasks(workerId), fence.epoch, fence.assignment, outcome, payload, now, stopReason, id)) as [number, string];
+    return { result: (['refused', 'recorded', 'already', 'failed', 'retry'] as const)[r] ?? 'refused', state };
+  }
+
+  /** Gives back a task recorded against a worker that does not run it; returns its fence if it did. */
+  async giveBack(id: string, workerId: string, now = Date.now()): Promise<Fence | null> {
+    const r = (await this.call('give-back', this.keys.task(id), this.keys.workerTasks(workerId), id, workerId, now)) as [number, number?, string?];
+    return r[0] === 1 ? { epoch: r[1]!, assignment: r[2] ?? '' } : null;
   }
 
   async requeue(

@@ -131,7 +131,7 @@ export class Distributor {
     every(c.watch.own_interval_ms, () => this.ownLoop());
     every(c.watch.all_interval_ms, () => (this.canSupervise() ? this.watch.allTasks() : undefined));
     this.intake.start();
-    void this.ownLoop();
+    void this.ownLoop().catch((err: Error) => this.log.warn('loop failed', { reason: err.message }));
     this.log.info('started', { host: c.host, port: this.port, prefix: c.redis.prefix });
   }
 
@@ -279,7 +279,8 @@ export class Distributor {
         this.pending.push(async () => {
           const fence = { epoch: msg.epoch, assignment: msg.assignment };
           const r = await this.scripts.finish(msg.id, w.id, fence, 'STOPPED', '', msg.reason);
-          if (r === 'recorded' || r === 'already') await this.requeue(msg.id, w.id, fence, 'stopped');
+          // The requeue script acts only on a STOPPED record with this fence, whoever recorded it.
+          if (r.result !== 'refused') await this.requeue(msg.id, w.id, fence, 'stopped');
         });
         await this.flushPending();
         return;
@@ -298,14 +299,16 @@ export class Distributor {
     this.workers.delete(w.id);
     if (this.stopping) return;
     // 1000/1001: the worker said goodbye after stopping its tasks, which are requeued as STOPPED.
+    // 1007/1009/4004: a frame it could not take; the process is alive and will reconnect.
     const goodbye = code === 1000 || code === 1001;
-    this.log.info(goodbye ? 'worker disconnected' : 'worker down', { worker: w.id, code, reason });
-    if (!goodbye) {
+    const alive = goodbye || code === CloseCode.INVALID_UTF8 || code === CloseCode.TOO_BIG || code === CloseCode.PROTOCOL_ERROR;
+    this.log.info(goodbye ? 'worker disconnected' : alive ? 'worker connection closed on a protocol error' : 'worker down', { worker: w.id, code, reason });
+    if (!alive) {
       const holdMs = this.config.watch.stale_ms;
       this.flagged.set(w.id, Date.now() + holdMs);
       await this.redis.set(this.keys.workerDown(w.id), this.config.id, 'PX', holdMs).catch(() => undefined);
     }
-    await this.requeueWorkerTasks(w.id, goodbye ? 'stopped' : 'down');
+    await this.requeueWorkerTasks(w.id, alive ? 'stopped' : 'down');
     this.scheduleDispatch();
   }
 

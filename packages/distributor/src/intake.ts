@@ -5,7 +5,9 @@
  * by any distributor once its owner is gone.
  */
 import type { DistributorConfig } from '@taskmesh/common';
-import { parseEnvelope, type Keys, type Logger, type Redis, type Scripts } from '@taskmesh/common/internal';
+import { parseEnvelope, type Keys, type Logger, type ParsedEnvelope, type Redis, type Scripts } from '@taskmesh/common/internal';
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface IntakeDeps {
   config: DistributorConfig;
@@ -48,9 +50,10 @@ export class Intake {
         await sleep(100);
         continue;
       }
-      let raw: string | null;
+      let raw: Buffer | null;
       try {
-        raw = await this.d.blocking.blmove(keys.newTask, this.processing, 'RIGHT', 'LEFT', 1);
+        // Bytes, not text: an entry that is not valid UTF-8 must still be found again by LREM.
+        raw = await this.d.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', 1);
       } catch (err) {
         if (!this.stopped) {
           log.debug('intake read failed', { reason: (err as Error).message });
@@ -62,13 +65,22 @@ export class Intake {
     }
   }
 
-  private async ingest(raw: string): Promise<void> {
+  private async ingest(raw: Buffer): Promise<void> {
     const { config, scripts, log } = this.d;
-    // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
-    const parsed = parseEnvelope(raw, config.limits.max_message_bytes);
+    let text: string;
+    let parsed: ParsedEnvelope;
+    try {
+      text = UTF8.decode(raw);
+      // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
+      parsed = parseEnvelope(text, config.limits.max_message_bytes);
+    } catch {
+      text = raw.toString('utf8');
+      parsed = { ok: false, reason: 'not valid UTF-8' };
+    }
     if (!parsed.ok) {
-      log.warn('dead envelope', { reason: parsed.reason });
-      await scripts.deadletter(this.processing, raw, JSON.stringify({ reason: parsed.reason, raw, at: Date.now(), distributor: config.id }));
+      log.warn('dead envelope', { reason: parsed.reason, task: parsed.id });
+      const entry = JSON.stringify({ reason: parsed.reason, raw: text, at: Date.now(), distributor: config.id });
+      await scripts.deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null);
       return;
     }
     const r = await scripts.intake(this.processing, raw, parsed.fields, config.id);
@@ -79,7 +91,7 @@ export class Intake {
   /** Re-reads what is left in this distributor's processing list (after a failed step). */
   async recover(): Promise<void> {
     if ((await this.d.redis.llen(this.processing)) === 0) return;
-    const raws = await this.d.redis.lrange(this.processing, 0, -1);
+    const raws = await this.d.redis.lrangeBuffer(this.processing, 0, -1);
     for (const raw of raws.reverse()) await this.ingest(raw);
   }
 

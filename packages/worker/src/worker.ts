@@ -64,6 +64,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly pendingWrites = new Set<Promise<unknown>>();
   /** Ids whose function has returned but whose end is not recorded yet. */
   private readonly finishing = new Set<string>();
+  /** Ids recorded against this worker that it does not run, and since when (local clock). */
+  private unknownSince = new Map<string, number>();
+  private beating = false;
   private redis!: Redis;
   private scripts!: Scripts;
   private server: MeshServer | undefined;
@@ -118,25 +121,32 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const c = this.config;
     this.redis = createRedis(c.redis, { name: `taskmesh-worker-${c.id}` });
     this.scripts = new Scripts(this.redis, this.keys);
-    await this.redis.ping();
-    this.redisUp = true;
-    this.redis.on('close', () => this.onRedisLost('connection closed'));
-    this.redis.on('ready', () => void this.onRedisBack());
+    try {
+      await this.redis.ping();
+      this.redisUp = true;
+      this.redis.on('close', () => this.onRedisLost('connection closed'));
+      this.redis.on('ready', () => void this.onRedisBack());
 
-    this.server = await listen({
-      id: c.id,
-      role: 'worker',
-      tls: c.tls,
-      shareKey: c.share_key,
-      host: c.host,
-      port: c.port,
-      maxPayload: c.limits.max_message_bytes,
-      allow: c.allow.watchers,
-      accept: ['watcher'],
-      log: this.log,
-      onChannel: (ch) => this.onWatcher(ch),
-    });
-    await this.registerInRedis();
+      this.server = await listen({
+        id: c.id,
+        role: 'worker',
+        tls: c.tls,
+        shareKey: c.share_key,
+        host: c.host,
+        port: c.port,
+        maxPayload: c.limits.max_message_bytes,
+        allow: c.allow.watchers,
+        accept: ['watcher'],
+        log: this.log,
+        onChannel: (ch) => this.onWatcher(ch),
+      });
+      await this.registerInRedis();
+    } catch (err) {
+      // A worker that could not start leaves nothing open behind it (a port in use, no Redis).
+      await this.server?.close();
+      await closeRedis(this.redis);
+      throw err;
+    }
     this.started = true;
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), c.health.interval_ms);
     for (const [host, port] of c.distributors) {
@@ -170,7 +180,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       run.abandoned = true;
       this.runs.delete(run.task.id);
       const r = await this.scripts.finish(run.task.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
-      if (r === 'recorded') this.tell(run, { type: 'done', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.size });
+      if (r?.result === 'recorded') this.tell(run, { type: 'done', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.size });
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.closed = true;
@@ -212,50 +222,64 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.closed) return;
-    const runs = [...this.runs.values()];
-    let r;
+    if (this.closed || this.beating) return;
+    this.beating = true;
     try {
-      r = await this.scripts.heartbeat(this.id, this.config.health.interval_ms * HASH_TTL_INTERVALS, runs.map((x) => ({ id: x.task.id, ...x.fence })));
-    } catch (err) {
-      this.onRedisLost((err as Error).message);
-      return;
+      // Twice at most: a worker whose hash was gone registers again, then checks its fences at once.
+      for (let round = 0; round < 2; round++) {
+        const runs = [...this.runs.values()];
+        let r;
+        try {
+          r = await this.scripts.heartbeat(this.id, this.config.health.interval_ms * HASH_TTL_INTERVALS, runs.map((x) => ({ id: x.task.id, ...x.fence })));
+        } catch (err) {
+          this.onRedisLost((err as Error).message);
+          return;
+        }
+        if (!this.redisUp) void this.onRedisBack();
+        if (r.kind === 'unregistered') {
+          try {
+            await this.registerInRedis();
+          } catch (err) {
+            this.onRedisLost((err as Error).message);
+            return;
+          }
+          continue;
+        }
+        for (const i of r.lost) {
+          const run = runs[i];
+          if (run) this.abort(run, 'TASK_TAKEN_OVER', `task ${run.task.id} was taken over by a newer attempt (epoch moved on from ${run.fence.epoch})`);
+        }
+        for (const i of r.cancel) {
+          const run = runs[i];
+          if (run) this.abort(run, 'TASK_CANCELLED', `task ${run.task.id} was cancelled by a client`);
+        }
+        await this.giveBackUnknown(r.unknown).catch(() => undefined);
+        return;
+      }
+    } finally {
+      this.beating = false;
     }
-    if (!this.redisUp) void this.onRedisBack();
-    if (r.kind === 'unregistered') {
-      // Its hash expired (a long outage) or Redis lost it: register, then check the fences at once.
-      await this.registerInRedis().catch(() => undefined);
-      return this.heartbeat();
-    }
-    for (const i of r.lost) {
-      const run = runs[i];
-      if (run) this.abort(run, 'TASK_TAKEN_OVER', `task ${run.task.id} was taken over by a newer attempt (epoch moved on from ${run.fence.epoch})`);
-    }
-    for (const i of r.cancel) {
-      const run = runs[i];
-      if (run) this.abort(run, 'TASK_CANCELLED', `task ${run.task.id} was cancelled by a client`);
-    }
-    if (r.unknown.length > 0) await this.giveBackUnknown(r.unknown).catch(() => undefined);
   }
 
   /**
    * Tasks recorded against this worker that it does not run: their assign frame never arrived
-   * (a distributor died between assigning and sending, or the socket dropped). Give each back as
-   * STOPPED (fenced) once it is older than two intervals, so a distributor requeues it.
+   * (a distributor died between assigning and sending, or the socket dropped). One that has been
+   * unknown here for two intervals (by this worker's own clock) is given back as STOPPED, so a
+   * distributor requeues it; a frame still in flight arrives well within that time.
    */
   private async giveBackUnknown(ids: string[]): Promise<void> {
-    const olderThan = Date.now() - 2 * this.config.health.interval_ms;
+    const now = Date.now();
+    const seen = new Map<string, number>();
     for (const id of ids) {
       if (this.runs.has(id) || this.finishing.has(id)) continue;
-      const [state, worker, epoch, assignment, startedAt] = await this.redis.hmget(this.keys.task(id), 'state', 'worker', 'epoch', 'assignment', 'started_at');
-      if (state !== 'RUNNING' || worker !== this.id) {
-        await this.redis.srem(this.keys.workerTasks(this.id), id);
-        continue;
-      }
-      if (Number(startedAt) > olderThan || this.runs.has(id) || this.finishing.has(id)) continue;
-      const fence = { epoch: Number(epoch), assignment: assignment ?? '' };
-      const r = await this.scripts.finish(id, this.id, fence, 'STOPPED', '', 'unassigned');
-      if (r === 'recorded') {
+      seen.set(id, this.unknownSince.get(id) ?? now);
+    }
+    this.unknownSince = seen;
+    for (const [id, since] of seen) {
+      if (now - since < 2 * this.config.health.interval_ms || this.runs.has(id) || this.finishing.has(id)) continue;
+      const fence = await this.scripts.giveBack(id, this.id);
+      seen.delete(id);
+      if (fence) {
         this.log.warn('gave back a task assigned to this worker that never reached it', { task: id, epoch: fence.epoch });
         const link = this.links.find((l) => l.open);
         link?.channel?.send({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: this.runs.size });
@@ -378,6 +402,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.draining) return void reject('draining');
     if (!this.redisUp) return void reject('no Redis connection');
     if (this.runs.size >= this.config.concurrency) return void reject('at concurrency limit');
+    if (this.finishing.has(task.id)) return void reject('an older attempt of this task is still recording its end here');
     const older = this.runs.get(task.id);
     if (older) {
       // A newer attempt of a task still running here: the old run was taken over.
@@ -421,7 +446,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.log.warn('could not record the start', { task: task.id, reason: (err as Error).message });
     }
     if (!started) {
-      this.runs.delete(task.id);
+      this.release(run);
       this.tell(run, { type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason: started === false ? 'attempt no longer current' : 'start not recorded', running: this.runs.size });
       return;
     }
@@ -449,27 +474,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // A result computed after the attempt was taken over is never written.
     if ((run.ctrl.signal.reason as TaskAbortError | undefined)?.code === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
     if (run.abandoned) return;
-    this.runs.delete(task.id);
+    this.release(run);
     this.finishing.add(task.id);
     const write = this.fenced(`the end of task ${task.id}`, () => this.scripts.finish(task.id, this.id, run.fence, outcome, payload, outcome === 'STOPPED' ? 'stopped' : ''));
     this.pendingWrites.add(write);
-    const result = await write;
+    const recorded = await write;
     this.pendingWrites.delete(write);
     this.finishing.delete(task.id);
-    this.settle(run, result, outcome, payload);
+    this.settle(run, recorded, payload);
   }
 
-  private settle(run: Run, result: FinishResult | 'taken-over' | undefined, outcome?: FinishOutcome, payload?: string): void {
-    this.runs.delete(run.task.id);
+  /** Frees the slot of this run (never of a newer run of the same task). */
+  private release(run: Run): void {
+    if (this.runs.get(run.task.id) === run) this.runs.delete(run.task.id);
+  }
+
+  /** Reports what was really recorded (the record's state, not what this run hoped for). */
+  private settle(run: Run, recorded: { result: FinishResult; state: string } | 'taken-over' | undefined, payload?: string): void {
+    this.release(run);
     const { task } = run;
-    if (result === 'refused' || result === 'taken-over') {
+    if (recorded === undefined) return;
+    if (recorded === 'taken-over' || recorded.result === 'refused') {
       this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.size });
       return;
     }
-    if (result === undefined) return;
+    const { result, state } = recorded;
     if (result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
-    const state = result === 'failed' ? 'FAILED' : result === 'retry' || outcome === 'ERROR' ? 'STOPPED' : outcome!;
     run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state, running: this.runs.size });
   }
