@@ -83,6 +83,11 @@ describe('envelopes a small-limit distributor must refuse', () => {
       expect(rec.state).toBe('FAILED');
       expect(rec.error).toMatch(/envelope refused: envelope is \d+ bytes, over the limit of 4096/);
       expect(rec.attempts).toBe(0);
+      // Far over the limit (more than 16 times): refused without parsing, still FAILED, not QUEUED.
+      const huge = await big.submit('echo', { blob: 'x'.repeat(80000) });
+      const rec2 = await big.wait(huge, { timeoutMs: 10000 });
+      expect(rec2.state).toBe('FAILED');
+      expect(rec2.error).toMatch(/envelope refused/);
     } finally {
       await big.close();
     }

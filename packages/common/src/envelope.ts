@@ -9,6 +9,7 @@ export const TASK_NAME_RE = /^[A-Za-z0-9_-]{1,128}$/;
 /** A UUID is what producers normally send; any id of these characters is accepted. */
 export const TASK_ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 export const PRIORITY_LIMIT = 1000;
+const LEADING_ID_RE = /^\s*\{\s*"id"\s*:\s*"([A-Za-z0-9_.:-]{1,128})"/;
 /**
  * Room kept for the rest of an assign frame (type, id, name, epoch, assignment...) around a task's
  * config: a config that would not fit in one frame of limits.max_message_bytes is refused at once,
@@ -80,8 +81,11 @@ export function checkFrameSize(fields: EnvelopeFields, maxBytes: number): string
 export function parseEnvelope(raw: string, maxBytes: number): ParsedEnvelope {
   const size = Buffer.byteLength(raw, 'utf8');
   const over = `envelope is ${size} bytes, over the limit of ${maxBytes} (limits.max_message_bytes)`;
-  // Far too big: not worth parsing even to learn which task it named.
-  if (size > 16 * maxBytes) return { ok: false, reason: over };
+  // Far too big to parse; TaskClient writes the id first, so its head still says which task it named.
+  if (size > 16 * maxBytes) {
+    const id = LEADING_ID_RE.exec(raw.slice(0, 200))?.[1];
+    return id ? { ok: false, reason: over, id } : { ok: false, reason: over };
+  }
   let o: unknown;
   try {
     o = JSON.parse(raw);
