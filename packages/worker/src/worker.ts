@@ -60,10 +60,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly fns = new Map<string, TaskFunction>();
   private readonly runs = new Map<string, Run>();
   private readonly links: DistributorLink[] = [];
-  /** Writes still owed to Redis (fenced, so safe to land late). */
-  private readonly pendingWrites = new Set<Promise<unknown>>();
-  /** Ids whose function has returned but whose end is not recorded yet. */
-  private readonly finishing = new Set<string>();
+  /** Runs whose function has returned but whose end is not recorded yet (fenced, so safe to land late). */
+  private readonly finishing = new Map<string, Promise<unknown>>();
   /** Ids recorded against this worker that it does not run, and since when (local clock). */
   private unknownSince = new Map<string, number>();
   private beating = false;
@@ -174,7 +172,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     while (this.runs.size > 0 && Date.now() < deadline) await sleep(25);
     for (const run of this.runs.values()) this.abort(run, 'TASK_STOPPED', 'the worker is shutting down');
     const settleBy = Date.now() + 2000;
-    while ((this.runs.size > 0 || this.pendingWrites.size > 0) && Date.now() < settleBy) await sleep(25);
+    while ((this.runs.size > 0 || this.finishing.size > 0) && Date.now() < settleBy) await sleep(25);
     // Functions that ignore their signal: record STOPPED for them now, so leaving is not a stall.
     for (const run of [...this.runs.values()]) {
       run.abandoned = true;
@@ -475,11 +473,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if ((run.ctrl.signal.reason as TaskAbortError | undefined)?.code === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
     if (run.abandoned) return;
     this.release(run);
-    this.finishing.add(task.id);
     const write = this.fenced(`the end of task ${task.id}`, () => this.scripts.finish(task.id, this.id, run.fence, outcome, payload, outcome === 'STOPPED' ? 'stopped' : ''));
-    this.pendingWrites.add(write);
+    this.finishing.set(task.id, write);
     const recorded = await write;
-    this.pendingWrites.delete(write);
     this.finishing.delete(task.id);
     this.settle(run, recorded, payload);
   }
