@@ -102,26 +102,33 @@ export class Distributor {
     this.redis.on('ready', () => this.onRedisState(true));
     this.redis.on('close', () => this.onRedisState(false));
 
-    await this.redis.ping();
-    this.onRedisState(true);
-    await this.warnAboutRedisSettings();
-    this.sub.on('message', (_ch: string, msg: string) => this.onNotification(msg));
-    await this.sub.subscribe(this.keys.channel);
+    try {
+      await this.redis.ping();
+      this.onRedisState(true);
+      await this.warnAboutRedisSettings();
+      this.sub.on('message', (_ch: string, msg: string) => this.onNotification(msg));
+      await this.sub.subscribe(this.keys.channel);
 
-    this.server = await listen({
-      id: c.id,
-      role: 'distributor',
-      tls: c.tls,
-      shareKey: c.share_key,
-      host: c.host,
-      port: c.port,
-      maxPayload: c.limits.max_message_bytes,
-      allow: c.allow.workers,
-      accept: ['worker'],
-      log: this.log,
-      onChannel: (ch) => this.onWorkerChannel(ch),
-    });
-    await this.heartbeat();
+      this.server = await listen({
+        id: c.id,
+        role: 'distributor',
+        tls: c.tls,
+        shareKey: c.share_key,
+        host: c.host,
+        port: c.port,
+        maxPayload: c.limits.max_message_bytes,
+        allow: c.allow.workers,
+        accept: ['worker'],
+        log: this.log,
+        onChannel: (ch) => this.onWorkerChannel(ch),
+      });
+      await this.heartbeat();
+    } catch (err) {
+      // A distributor that could not start (no Redis, port in use) leaves nothing open behind it.
+      await this.server?.close();
+      for (const r of [this.redis, this.blocking, this.sub]) r.disconnect();
+      throw err;
+    }
 
     const every = (ms: number, fn: () => Promise<void> | void) => {
       const t = setInterval(() => void Promise.resolve(fn()).catch((err: Error) => this.log.warn('loop failed', { reason: err.message })), ms);
