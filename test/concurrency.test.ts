@@ -4,18 +4,8 @@
  */
 import { TaskClient, loadConfig, type TaskRecord } from '@taskmesh/common';
 import { Distributor } from '@taskmesh/distributor';
-import { createWorker, type Worker } from '@taskmesh/worker';
+import { createWorker, sleep, type Worker } from '@taskmesh/worker';
 import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
 
 /** Most records whose [started_at, ended_at) intervals overlap at one instant. */
 function maxOverlap(records: TaskRecord[]): number {
