@@ -22,7 +22,7 @@ describe('certificate expiry on an open connection', () => {
     d = new Distributor(loadConfig('distributor', distributorConfig(prefix, port)));
     await d.start();
     const ca = { cert: readFileSync(join(CERTS, 'good', 'ca.pem'), 'utf8'), key: readFileSync(join(CERTS, 'good', 'ca-key.pem'), 'utf8') };
-    const leaf = await generateLeaf('short-lived', ca, { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 2500) });
+    const leaf = await generateLeaf('short-lived', ca, { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 5000) });
     const tls = { key: leaf.key, cert: leaf.cert, ca: ca.cert };
     const ch = await connect({ id: 'short-lived-worker', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow: [], log: createLogger('test') });
     ch.startHealth(200, 3);

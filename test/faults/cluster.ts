@@ -18,6 +18,8 @@ export class Cluster {
   ports: number[] = [];
   distributors: Proc[] = [];
   workers = new Map<string, Proc>();
+  /** Per worker: how many 'worker connected' lines each distributor had logged when it last started. */
+  private readonly connBase = new Map<string, Map<Proc, number>>();
   client!: TaskClient;
 
   constructor(readonly opts: ClusterOptions) {
@@ -29,6 +31,10 @@ export class Cluster {
   async start(): Promise<this> {
     for (let i = 0; i < (this.opts.distributors ?? 1); i++) this.ports.push(await freePort());
     for (const port of this.ports) this.distributors.push(this.startDistributor(port));
+    for (const d of this.distributors) {
+      await d.waitForOutput(/ started /);
+      if (!d.running) throw new Error(`${d.name} did not start:\n${d.output}`);
+    }
     for (let i = 1; i <= (this.opts.workers ?? 2); i++) this.startWorker(`w${i}`);
     this.client = new TaskClient(loadConfig('cli', clientConfig(this.prefix, this.redisUrl)));
     for (const id of this.workers.keys()) await this.connected(id);
@@ -43,6 +49,7 @@ export class Cluster {
   /** Starts (or restarts) a worker bin with a fixed id. */
   startWorker(id: string, extra: Record<string, unknown> = {}): Proc {
     const cfg = workerConfig(this.prefix, this.ports, { id, concurrency: 4, ...this.opts.worker, ...extra }, this.redisUrl);
+    this.connBase.set(id, new Map(this.distributors.map((d) => [d, this.connections(d, id)])));
     const p = spawnBin('worker', ['--config', writeConfig(this.dir, id, cfg), '--tasks', FIXTURE_TASKS], {}, id);
     this.workers.set(id, p);
     return p;
@@ -54,15 +61,16 @@ export class Cluster {
     return p;
   }
 
-  /** Waits until every running distributor has seen this worker connect (since it last started). */
+  private connections(d: Proc, workerId: string): number {
+    return (d.output.match(new RegExp(`worker connected worker=${workerId}\\b`, 'g')) ?? []).length;
+  }
+
+  /** Waits until every running distributor has seen this worker connect since it last started. */
   async connected(workerId: string, timeoutMs = 15000): Promise<void> {
-    const re = new RegExp(`worker connected worker=${workerId}\\b`, 'g');
-    const before = new Map(this.distributors.map((d) => [d, (d.output.match(re) ?? []).length]));
-    const w = this.worker(workerId);
-    await w.waitForOutput(/connected to distributor/, timeoutMs);
+    const base = this.connBase.get(workerId) ?? new Map<Proc, number>();
     for (const d of this.distributors) {
       if (!d.running) continue;
-      await waitFor(`${d.name} to see ${workerId}`, () => (d.output.match(re) ?? []).length >= Math.max(1, before.get(d) ?? 0), timeoutMs);
+      await waitFor(`${d.name} to see ${workerId}`, () => this.connections(d, workerId) > (base.get(d) ?? 0), timeoutMs);
     }
   }
 
@@ -77,6 +85,11 @@ export class Cluster {
       const r = await this.client.status(id);
       return r && pred(r) ? r : null;
     }, timeoutMs, 10);
+  }
+
+  /** Waits until a worker's function for this task (and attempt) has really started. */
+  async functionStarted(workerId: string, taskId: string, attempt = 1, timeoutMs = 15000): Promise<void> {
+    await this.worker(workerId).waitForOutput(new RegExp(`fixture start task=${taskId} attempt=${attempt}\\b`), timeoutMs);
   }
 
   logs(): string {

@@ -10,9 +10,8 @@ describe('distributor SIGKILL', () => {
   afterAll(() => cluster.stop());
 
   test('all 20 running tasks reach END with one attempt each', async () => {
-    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => cluster.client.submit('sleep', { ms: 2500, token: i })));
+    const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => cluster.client.submit('sleep', { ms: 6000, token: i })));
     const running = async () => (await Promise.all(ids.map((id) => cluster.record(id)))).every((r) => r.state === 'RUNNING');
-    await cluster.waitState(ids[0]!, () => true, 'first record');
     const { waitFor } = await import('../helpers');
     await waitFor('all 20 RUNNING', running, 15000);
     const records = await Promise.all(ids.map((id) => cluster.record(id)));
@@ -23,6 +22,7 @@ describe('distributor SIGKILL', () => {
     const victim = cluster.distributors.find((d) => d.name === victimId)!;
     expect(victim).toBeDefined();
     victim.signal('SIGKILL');
+    await victim.exited;
     const epochs = new Map(records.map((r) => [r.id, r.epoch]));
     const ends = await Promise.all(ids.map((id) => cluster.waitState(id, (r) => r.state === 'END' || r.state === 'FAILED', 'terminal', 20000)));
     for (const r of ends) {

@@ -15,8 +15,8 @@ describe('worker SIGKILL', () => {
   test('its task runs on another worker within 2 x interval + 500 ms, with a higher epoch, and ends END once', async () => {
     const id = await cluster.client.submit('sleep', { ms: 3000 });
     const first = await cluster.waitState(id, (r) => r.state === 'RUNNING' && r.worker !== null, 'first run');
+    await cluster.functionStarted(first.worker!, id);
     const victim = cluster.worker(first.worker!);
-    await victim.waitForOutput(/./); // it is alive and logging
     victim.signal('SIGKILL');
     const killedAt = Date.now();
     const second = await cluster.waitState(id, (r) => r.state === 'RUNNING' && r.worker !== first.worker && r.epoch > first.epoch, 'requeued run', 10000);

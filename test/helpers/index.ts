@@ -177,10 +177,15 @@ export class Proc {
   }
 }
 
+/** The environment for bins: without any TASKMESH_* of the shell that runs jest. */
+function binEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TASKMESH_')));
+}
+
 export function spawnBin(bin: keyof typeof BINS, args: string[], env: Record<string, string> = {}, name: string = bin): Proc {
   const child = spawn(process.execPath, [BINS[bin], ...args], {
     cwd: ROOT,
-    env: { ...process.env, TASKMESH_LOG_LEVEL: 'info', ...env },
+    env: { ...binEnv(), TASKMESH_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new Proc(name, child);
@@ -188,7 +193,7 @@ export function spawnBin(bin: keyof typeof BINS, args: string[], env: Record<str
 
 /** Runs a bin to completion. */
 export async function runBin(bin: keyof typeof BINS, args: string[], env: Record<string, string> = {}, timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -206,7 +211,12 @@ export class RedisServer {
 
   static async start(opts: { aof?: boolean } = {}): Promise<RedisServer> {
     const s = new RedisServer(await freePort(), tmpDir('redis'), opts.aof ?? false);
-    await s.startProcess();
+    try {
+      await s.startProcess();
+    } catch (err) {
+      await s.stopProcess();
+      throw err;
+    }
     return s;
   }
 

@@ -46,10 +46,13 @@ export function createRedis(config: RedisConfig, opts: RedisConnectionOptions = 
 
 /** Closes a connection without waiting on an unreachable server. */
 export async function closeRedis(redis: Redis): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([redis.quit(), new Promise((r) => setTimeout(r, 500))]);
+    await Promise.race([redis.quit(), new Promise((r) => (timer = setTimeout(r, 500)))]);
   } catch {
     // already closed
+  } finally {
+    clearTimeout(timer);
   }
   redis.disconnect();
 }
