@@ -5,7 +5,7 @@
 import { Keys, Scripts } from '@taskmesh/common/internal';
 import { cleanPrefix, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, writeConfig, type Proc } from '../helpers';
 
-const N = 40;
+const N = 1000;
 
 async function seedStale(r: ReturnType<typeof redis>, keys: Keys, label: string): Promise<string[]> {
   const old = Date.now() - 60_000;
@@ -34,24 +34,27 @@ describe('stale requeue race', () => {
   });
 
   test('two distributor processes: exactly one epoch bump per stale task', async () => {
-    const ids = await seedStale(r, keys, 'bins');
     const dir = tmpDir('race');
     for (const n of [1, 2]) {
       const port = await freePort();
       procs.push(spawnBin('distributor', ['--config', writeConfig(dir, `d${n}`, distributorConfig(prefix, port, { id: `race-d${n}`, watch: { own_interval_ms: 100, all_interval_ms: 150, stale_ms: 1000 } }))], {}, `d${n}`));
     }
-    await waitFor('all requeued', async () => {
-      const states = await Promise.all(ids.map((id) => r.hget(keys.task(id), 'state')));
-      return states.every((s) => s === 'QUEUED');
-    }, 15000);
-    // Let both loops run several more rounds over the same tasks.
-    await procs[0]!.waitForOutput(/started/);
-    const before = await Promise.all(ids.map((id) => r.hmget(keys.task(id), 'epoch', 'stalls')));
-    for (const [epoch, stalls] of before) {
+    for (const p of procs) await p.waitForOutput(/ started /);
+    // Seeded while both all-tasks loops are running: each scans the same stale tasks, and one
+    // loop's snapshot still shows RUNNING what the other is requeueing.
+    const ids = await seedStale(r, keys, 'bins');
+    const states = async () => (await Promise.all(ids.map((id) => r.hget(keys.task(id), 'state')))).every((s) => s === 'QUEUED');
+    await waitFor('all requeued', states, 30000);
+    const requeued = procs.map((p) => (p.output.match(/task requeued task=bins-/g) ?? []).length);
+    console.log(`stale race: ${N} stale tasks requeued by the two distributors as ${requeued.join(' + ')}`);
+    expect(requeued[0]! + requeued[1]!).toBe(N);
+    const after = await Promise.all(ids.map((id) => r.hmget(keys.task(id), 'epoch', 'stalls')));
+    for (const [epoch, stalls] of after) {
       expect(epoch).toBe('8');
       expect(stalls).toBe('1');
     }
     expect(await r.zcard(keys.ready('echo'))).toBe(N);
+    await Promise.all(procs.map((p) => p.stop()));
   });
 
   test('the same requeue sent by two clients at once: one wins', async () => {
@@ -59,11 +62,14 @@ describe('stale requeue race', () => {
     const a = new Scripts(redis(), keys);
     const b = new Scripts(redis(), keys);
     const opts = { staleBefore: Date.now() - 1000, backoffMs: 100, backoffMaxMs: 1000 };
-    const results = await Promise.all(ids.flatMap((id) => [a, b].map((s) => s.requeue(id, 'echo', 'ghost-worker', { epoch: 7, assignment: 'a-old' }, 'stale', opts))));
-    expect(results.filter((x) => x === 'requeued')).toHaveLength(N);
-    expect(results.filter((x) => x === 'skipped')).toHaveLength(N);
-    for (const id of ids) expect(await r.hget(keys.task(id), 'epoch')).toBe('8');
-    a.redis.disconnect();
-    b.redis.disconnect();
+    try {
+      const results = await Promise.all(ids.flatMap((id) => [a, b].map((s) => s.requeue(id, 'echo', 'ghost-worker', { epoch: 7, assignment: 'a-old' }, 'stale', opts))));
+      expect(results.filter((x) => x === 'requeued')).toHaveLength(N);
+      expect(results.filter((x) => x === 'skipped')).toHaveLength(N);
+      for (const id of ids) expect(await r.hget(keys.task(id), 'epoch')).toBe('8');
+    } finally {
+      a.redis.disconnect();
+      b.redis.disconnect();
+    }
   });
 });
