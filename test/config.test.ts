@@ -143,8 +143,7 @@ describe('configuration errors and overrides', () => {
       expectConfigError(await dist(file, { TASKMESH_WATCH_STALE_MS: '0' }), /watch\.stale_ms/);
     });
 
-    // PRODUCT BUG (packages/common/src/config.ts, format 'string-list'): a value starting with '['
-    // goes through JSON.parse in coerce(), outside the ConfigError handling: exit 1 + stack trace.
+    // Regression: coerce() used to JSON.parse this outside the ConfigError handling (exit 1 + stack).
     test('an env override with a bad value: TASKMESH_ALLOW_WORKERS=[bad', async () => {
       expectConfigError(await dist(writeConfig(dir, 'd-good3', dcfg()), { TASKMESH_ALLOW_WORKERS: '[bad' }), /allow\.workers/);
     });
@@ -204,9 +203,7 @@ describe('configuration errors and overrides', () => {
       expectConfigError(await work(writeConfig(dir, 'w-dists-port', wcfg({ distributors: [['localhost', 'x']] }))), /distributors/);
     });
 
-    // PRODUCT BUG (packages/common/src/config.ts, format 'host-port-list'): its coerce() calls
-    // JSON.parse on a string value, outside the try that turns validation errors into ConfigError,
-    // so a non-JSON string crashes the bin with a SyntaxError stack trace and exit code 1.
+    // Regression: coerce() used to JSON.parse this outside the ConfigError handling (exit 1 + stack).
     test('a bad value: distributors as a "host:port" string', async () => {
       expectConfigError(await work(writeConfig(dir, 'w-dists', wcfg({ distributors: 'localhost:5000' }))), /distributors/);
     });

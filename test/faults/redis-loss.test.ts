@@ -5,7 +5,7 @@
  * and stops the other, which is requeued once Redis is back. The distributor pulls and requeues
  * nothing meanwhile, and resumes by itself.
  */
-import { RedisServer } from '../helpers';
+import { RedisServer, waitFor } from '../helpers';
 import { Cluster } from './cluster';
 
 const INTERVAL = 200;
@@ -38,13 +38,18 @@ describe('Redis hangs (silent partition)', () => {
     const frozenAt = Date.now();
     await w.waitForOutput(/Redis connection lost/, 5000);
     const workerNoticed = Date.now() - frozenAt;
-    await d.waitForOutput(/Redis connection lost|heartbeat failed/, 5000);
+    await d.waitForOutput(/Redis connection lost: not pulling, not requeueing until it is back/, 5000);
     console.log(`silent Redis hang noticed by the worker after ${workerNoticed} ms (bound ${INTERVAL + COMMAND_TIMEOUT} ms + scheduling)`);
     expect(workerNoticed).toBeLessThan(INTERVAL + COMMAND_TIMEOUT + 1000);
     await w.waitForOutput(/aborting task task=[^ ]+ reason="the worker lost its Redis connection"/, 3000);
     expect(w.output).not.toMatch(new RegExp(`aborting task task=${optional}`));
+    const lossAt = d.output.search(/Redis connection lost: not pulling/);
     server.proc!.kill('SIGCONT');
     await w.waitForOutput(/Redis connection back/, 10000);
+    await waitFor('the distributor to see Redis again', () => /Redis connection up/.test(d.output.slice(lossAt)), 10000);
+    // While Redis was gone the distributor requeued nothing.
+    const outage = d.output.slice(lossAt, lossAt + d.output.slice(lossAt).search(/Redis connection up/));
+    expect(outage).not.toMatch(/task requeued/);
     const o = await cluster.client.wait(optional, { timeoutMs: 20000 });
     const n = await cluster.client.wait(normal, { timeoutMs: 20000 });
     expect(o.state).toBe('END');

@@ -1,4 +1,5 @@
 /** A task that throws is retried with backoff until max_attempts, then FAILED with its error. */
+import { waitFor } from '../helpers';
 import { Cluster } from './cluster';
 
 describe('retries', () => {
@@ -6,8 +7,18 @@ describe('retries', () => {
   beforeAll(() => cluster.start());
   afterAll(() => cluster.stop());
 
-  test('FAILED after max_attempts runs, with the error, and backoff between runs', async () => {
+  test('FAILED after max_attempts runs, with the error, and doubling backoff between runs', async () => {
     const id = await cluster.client.submit('fail', { message: 'disk full' }, { max_attempts: 3 });
+    // When each attempt started (its started_at), seen by polling while it runs.
+    const starts = new Map<number, number>();
+    await waitFor('three attempts', async () => {
+      const rec = await cluster.record(id);
+      if (rec.started_at) starts.set(rec.attempts, rec.started_at);
+      return starts.has(3) && rec.state === 'FAILED';
+    }, 15000, 5);
+    // backoff_ms 300: 300 ms before the 2nd attempt, 600 ms before the 3rd.
+    expect(starts.get(2)! - starts.get(1)!).toBeGreaterThanOrEqual(300);
+    expect(starts.get(3)! - starts.get(2)!).toBeGreaterThanOrEqual(600);
     const r = await cluster.client.wait(id, { timeoutMs: 15000 });
     expect(r.state).toBe('FAILED');
     expect(r.error).toBe('disk full');
