@@ -76,9 +76,9 @@ describe('task loader', () => {
 
   test('editing a file is picked up for the next task without a restart', async () => {
     const pid = folderWorker.pid;
-    const loadsBefore = folderWorker.output.match(/task module loaded task=hello/g)?.length ?? 0;
+    const loadsBefore = folderWorker.output.match(/task module (?:re)?loaded task=hello/g)?.length ?? 0;
     writeFileSync(join(tasksDir, 'hello.js'), "'use strict';\nmodule.exports = async (c) => ({ hello: `again ${c.who}`, version: 2 });\n");
-    await waitFor('hello reloaded', () => (folderWorker.output.match(/task module loaded task=hello/g)?.length ?? 0) > loadsBefore, 10000);
+    await waitFor('hello reloaded', () => (folderWorker.output.match(/task module (?:re)?loaded task=hello/g)?.length ?? 0) > loadsBefore, 10000);
     const rec = await run('hello', { who: 'there' });
     expect(rec.state).toBe('END');
     expect(rec.result).toEqual({ hello: 'again there', version: 2 });
@@ -86,9 +86,9 @@ describe('task loader', () => {
     expect(folderWorker.pid).toBe(pid);
 
     // An ES module is reloaded too.
-    const revLoads = folderWorker.output.match(/task module loaded task=re-verse/g)?.length ?? 0;
+    const revLoads = folderWorker.output.match(/task module (?:re)?loaded task=re-verse/g)?.length ?? 0;
     writeFileSync(join(tasksDir, 're-verse.mjs'), "export default async (c) => ({ reversed: String(c.s).split('').reverse().join('').toUpperCase() });\n");
-    await waitFor('re-verse reloaded', () => (folderWorker.output.match(/task module loaded task=re-verse/g)?.length ?? 0) > revLoads, 10000);
+    await waitFor('re-verse reloaded', () => (folderWorker.output.match(/task module (?:re)?loaded task=re-verse/g)?.length ?? 0) > revLoads, 10000);
     expect((await run('re-verse', { s: 'xyz' })).result).toEqual({ reversed: 'ZYX' });
   });
 

@@ -3,7 +3,7 @@
  * client use with SANs localhost and 127.0.0.1. Any standard PKI works as well; this only saves
  * a new user the openssl incantations.
  */
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import selfsigned from 'selfsigned';
 
@@ -75,7 +75,6 @@ export async function generateDevCerts(dir: string, opts: GenerateOptions = {}):
   const caKeyPath = join(dir, 'ca-key.pem');
   let ca: { cert: string; key: string };
   if (existsSync(caPath) && existsSync(caKeyPath)) {
-    const { readFileSync } = await import('node:fs');
     ca = { cert: readFileSync(caPath, 'utf8'), key: readFileSync(caKeyPath, 'utf8') };
   } else {
     ca = await generateCa();

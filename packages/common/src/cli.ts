@@ -2,7 +2,7 @@
  * `taskmesh`: submit, status, wait, cancel, ls, certs. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
  * 2 usage or config error, 3 unknown task id, 124 wait timed out.
  */
-import { TaskClient } from './client';
+import { TaskClient, type SubmitOptions } from './client';
 import { configPathFromArgs, loadConfig } from './config';
 import { generateDevCerts, DEFAULT_CERT_NAMES } from './certs';
 import { TaskmeshError, UnknownTaskError, UsageError } from './errors';
@@ -144,16 +144,17 @@ async function run(argv: string[]): Promise<number> {
         }
         if (p.flags.has('--wait') && p.flags.has('--no-wait')) throw new UsageError('--wait and --no-wait exclude each other');
         const id = p.flags.get('--id');
+        const opts: SubmitOptions = { clean_end: p.flags.has('--clean-end'), state_optional: p.flags.has('--state-optional') };
+        if (typeof id === 'string') opts.id = id;
+        const maxAttempts = intFlag(p, '--max-attempts');
+        const maxStalls = intFlag(p, '--max-stalls');
+        const priority = intFlag(p, '--priority');
+        if (maxAttempts !== undefined) opts.max_attempts = maxAttempts;
+        if (maxStalls !== undefined) opts.max_stalls = maxStalls;
+        if (priority !== undefined) opts.priority = priority;
         let taskId: string;
         try {
-          taskId = await client.submit(name, cfg, {
-            ...(typeof id === 'string' ? { id } : {}),
-            ...(intFlag(p, '--max-attempts') !== undefined ? { max_attempts: intFlag(p, '--max-attempts') } : {}),
-            ...(intFlag(p, '--max-stalls') !== undefined ? { max_stalls: intFlag(p, '--max-stalls') } : {}),
-            ...(intFlag(p, '--priority') !== undefined ? { priority: intFlag(p, '--priority') } : {}),
-            clean_end: p.flags.has('--clean-end'),
-            state_optional: p.flags.has('--state-optional'),
-          });
+          taskId = await client.submit(name, cfg, opts);
         } catch (err) {
           if (err instanceof TaskmeshError && err.code === 'BAD_ENVELOPE') throw new UsageError(err.message);
           throw err;

@@ -42,7 +42,7 @@ export interface EnvelopeFields {
 }
 
 export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
-export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean } | { kind: 'taken' } | { kind: 'not-queued' };
+export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean } | { kind: 'taken' } | { kind: 'not-queued' };
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 export type RequeueMode = 'down' | 'stale' | 'stopped' | 'rejected';
@@ -86,10 +86,10 @@ export class Scripts {
 
   async assign(id: string, name: string, workerId: string, distributorId: string, assignment: string, now = Date.now()): Promise<AssignResult> {
     const k = this.keys;
-    const [a, b, config, optional] = (await this.call('assign', k.ready(name), k.task(id), k.workerTasks(workerId), id, workerId, distributorId, assignment, now)) as [number, number, string?, string?];
+    const [a, b, config, optional, cleanEnd] = (await this.call('assign', k.ready(name), k.task(id), k.workerTasks(workerId), id, workerId, distributorId, assignment, now)) as [number, number, string?, string?, string?];
     if (a === -1) return { kind: 'taken' };
     if (a === -2) return { kind: 'not-queued' };
-    return { kind: 'assigned', epoch: a, attempt: b, config: config ?? '{}', stateOptional: optional === '1' };
+    return { kind: 'assigned', epoch: a, attempt: b, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1' };
   }
 
   async start(id: string, fence: Fence, now = Date.now()): Promise<boolean> {

@@ -267,7 +267,7 @@ export class Distributor {
         return;
       case 'reject':
         w.settled(msg.id, msg.running);
-        await this.requeue(msg.id, w.id, msg, 'rejected');
+        await this.requeue(msg.id, w.id, msg, 'rejected', this.own.get(msg.id)?.name);
         this.scheduleDispatch();
         return;
       case 'done': {
@@ -276,18 +276,20 @@ export class Distributor {
         if (own && own.epoch === msg.epoch) this.forget(msg.id);
         // TAKEN_OVER: the attempt lost its fence; nothing to record, only the capacity to free.
         if (msg.state === 'STOPPED') await this.requeue(msg.id, w.id, msg, 'stopped', own?.name);
-        if (msg.state === 'END') await this.scripts.cleanEnd(msg.id).catch(() => undefined);
+        // Only a task that asked for it costs a round trip here; the watch loops catch the rest.
+        if (msg.state === 'END' && own?.cleanEnd) await this.scripts.cleanEnd(msg.id).catch(() => undefined);
         this.scheduleDispatch();
         return;
       }
       case 'release':
         // The worker lost Redis and stopped this attempt: record STOPPED for it, then requeue.
         w.settled(msg.id, msg.running);
+        const name = this.own.get(msg.id)?.name;
         this.pending.push(async () => {
           const fence = { epoch: msg.epoch, assignment: msg.assignment };
           const r = await this.scripts.finish(msg.id, w.id, fence, 'STOPPED', '', msg.reason);
           // The requeue script acts only on a STOPPED record with this fence, whoever recorded it.
-          if (r.result !== 'refused') await this.requeue(msg.id, w.id, fence, 'stopped');
+          if (r.result !== 'refused') await this.requeue(msg.id, w.id, fence, 'stopped', name);
         });
         await this.flushPending();
         return;
@@ -470,7 +472,7 @@ export class Distributor {
     } catch {
       config = r.config;
     }
-    this.own.set(id, { name, worker: w.id, epoch: r.epoch, assignment });
+    this.own.set(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
     const sent = w.channel.send({
       type: 'assign',
       task: { id, name, config, epoch: r.epoch, assignment, attempt: r.attempt, state_optional: r.stateOptional },

@@ -15,6 +15,7 @@ const SCAN_BATCH = 500;
 export interface OwnTask extends Fence {
   name: string;
   worker: string;
+  cleanEnd: boolean;
 }
 
 export interface WatchHost {

@@ -78,7 +78,7 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
       if (typeof fn !== 'function') throw new Error('it exports no function');
       worker.addTask(name, fn as TaskFunction);
       owned.set(name, file);
-      log.info(version > 1 ? 'task module loaded' : 'task module loaded', { task: name, file });
+      log.info(version > 1 ? 'task module reloaded' : 'task module loaded', { task: name, file });
     } catch (err) {
       log.error('task module failed to load; skipped', { file, reason: (err as Error).message });
     }
