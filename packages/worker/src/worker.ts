@@ -279,8 +279,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       seen.delete(id);
       if (fence) {
         this.log.warn('gave back a task assigned to this worker that never reached it', { task: id, epoch: fence.epoch });
-        const link = this.links.find((l) => l.open);
-        link?.channel?.send({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: this.runs.size });
+        this.tellAny({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: this.runs.size });
       }
     }
   }
@@ -430,8 +429,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     run.ctrl.abort(new TaskAbortError(code, message));
     if (code === 'TASK_STOPPED' && !this.redisUp) {
       // Nobody can hear from Redis: tell a distributor at once, so it records STOPPED and requeues.
-      const link = this.links.find((l) => l.open && l.distributorId === run.distributorId) ?? this.links.find((l) => l.open);
-      link?.channel?.send({ type: 'release', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.size });
+      this.tell(run, { type: 'release', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.size });
     }
   }
 
@@ -511,8 +509,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   /** Sends to the distributor that assigned the task, or any connected one. */
   private tell(run: Run, msg: Message): void {
-    const link = this.links.find((l) => l.open && l.distributorId === run.distributorId) ?? this.links.find((l) => l.open);
-    link?.channel?.send(msg);
+    const own = this.links.find((l) => l.open && l.distributorId === run.distributorId);
+    if (own) own.channel?.send(msg);
+    else this.tellAny(msg);
+  }
+
+  private tellAny(msg: Message): void {
+    this.links.find((l) => l.open)?.channel?.send(msg);
   }
 
   private async callTask(name: string, input: unknown, ctx: TaskContext): Promise<unknown> {
