@@ -30,6 +30,7 @@ import {
 } from '@taskmesh/common/internal';
 import { createContext, EventLog, type TaskContext } from './context';
 import { DistributorLink } from './distributor-link';
+import { WatchHub } from './watch-hub';
 
 export type TaskFunction<C = Record<string, unknown>, R = unknown> = (config: C, ctx: TaskContext) => R | Promise<R>;
 
@@ -75,12 +76,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private closing: Promise<void> | undefined;
   private redisUp = false;
   private redisWaiters: Array<() => void> = [];
+  private hub!: WatchHub;
 
   constructor(config: WorkerConfig | string, overrides: Record<string, unknown> = {}) {
     super();
     this.config = typeof config === 'string' ? loadConfig('worker', config, overrides) : config;
     this.keys = new Keys(this.config.redis.prefix);
     this.log = createLogger(`worker[${this.config.id}]`);
+    this.hub = new WatchHub({ log: this.log, maxMessageBytes: this.config.limits.max_message_bytes });
   }
 
   get id(): string {
@@ -188,6 +191,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.log.warn('could not deregister', { reason: (err as Error).message });
     }
     for (const l of this.links) l.stop();
+    this.hub.close();
     await this.server?.close();
     for (const w of this.redisWaiters) w();
     await closeRedis(this.redis);
@@ -500,6 +504,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private emitTaskEvent(e: TaskEvent): void {
+    this.hub.publish(e);
     try {
       this.emit('task', e);
     } catch (err) {
@@ -528,9 +533,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   // ---- watchers ----------------------------------------------------------------------------
 
   private onWatcher(ch: Channel): void {
-    // Live event streaming to watchers is specified in docs/protocol.md and not built yet.
-    ch.send({ type: 'error', code: 'NOT_IMPLEMENTED', message: 'watch subscriptions are not available on this worker yet' });
-    ch.close(1000, 'not implemented');
+    this.hub.attach(ch);
   }
 }
 
