@@ -14,7 +14,13 @@ export type ErrorCode =
   | 'TASK_STOPPED'
   | 'TIMEOUT'
   | 'REDIS_UNAVAILABLE'
-  | 'USAGE';
+  | 'USAGE'
+  // Store, Queue and compose (packages/common/src/{store,queue}, compose.ts).
+  | 'JOB_NOT_FOUND'
+  | 'JOB_EXISTS'
+  | 'LEASE_LOST'
+  | 'BAD_ITEM'
+  | 'STEP_FAILED';
 
 export class TaskmeshError extends Error {
   readonly code: ErrorCode;

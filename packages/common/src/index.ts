@@ -27,3 +27,21 @@ export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord,
 export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';
 export { CloseCode, PROTOCOL_VERSION, decodeFrame, encodeFrame, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType } from './protocol';
 export { generateDevCerts, generateCa, generateLeaf, DEFAULT_CERT_NAMES } from './certs';
+export {
+  MemoryStore,
+  FsStore,
+  StoreError,
+  LeaseLostError,
+  type FsStoreOptions,
+  type Store,
+  type StoreErrorCode,
+  type Job,
+  type JobState,
+  type JsonValue,
+  type Lease,
+  type LeaseOptions,
+  type Claim,
+  type Notification,
+  type CreateOptions,
+  type FulfillResult,
+} from './store';
