@@ -7,7 +7,7 @@
        [7] state_optional "1"/"0", [8] clean_end "1"/"0", [9] now ms, [10] envelope json, [11] submit token
   Returns 1 created, 0 an id that already exists.
 ]]
-local rcall = redis.call
+
 if rcall('EXISTS', KEYS[2]) == 1 then
   if rcall('HGET', KEYS[2], 'submit_token') == ARGV[11] then return 1 end
   return 0

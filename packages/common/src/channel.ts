@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { TlsMaterial } from './config';
 import { clientProof, newNonce, proofMatches, serverProof } from './auth';
-import { CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
+import { BATCH_MAX_BYTES, BATCH_MAX_FRAMES, CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
 import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
 import type { Logger } from './log';
 
@@ -27,13 +27,20 @@ export class Channel extends EventEmitter<ChannelEvents> {
   private lastSeen = Date.now();
   private healthTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Encoded frames sent in this turn of the event loop, written together at its end. */
+  private outbox: string[] = [];
+  private outboxBytes = 0;
+  private flushScheduled = false;
+  private readonly batchBytes: number;
 
   /**
    * @param certExpiresAt when the peer's certificate expires: TLS checked it only at the handshake,
    *   so a long-lived connection is closed (4008) once it has expired.
+   * @param maxPayload this side's limits.max_message_bytes: a batch stays well below it.
    */
-  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger, private readonly certExpiresAt: number | null = null) {
+  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger, private readonly certExpiresAt: number | null = null, maxPayload = BATCH_MAX_BYTES * 2) {
     super();
+    this.batchBytes = Math.min(BATCH_MAX_BYTES, Math.floor(maxPayload / 2));
     ws.on('message', (data: RawData, isBinary: boolean) => this.onData(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString()));
     ws.on('pong', () => (this.lastSeen = Date.now()));
@@ -43,10 +50,41 @@ export class Channel extends EventEmitter<ChannelEvents> {
     return !this.closed && this.ws.readyState === WebSocket.OPEN;
   }
 
+  /** Whether the socket holds more than this many bytes it could not write yet (a slow reader). */
+  get buffered(): number {
+    return this.ws.bufferedAmount + this.outboxBytes;
+  }
+
   send(msg: Message): boolean {
+    return this.sendEncoded(encodeFrame(msg));
+  }
+
+  /**
+   * Sends a frame that is already JSON text (a caller that splices stored JSON into a frame
+   * instead of parsing and re-encoding it). Frames sent in one turn of the event loop leave as
+   * one `batch` frame: one WebSocket message and one TLS record instead of hundreds.
+   */
+  sendEncoded(frame: string): boolean {
     if (!this.open) return false;
-    this.ws.send(encodeFrame(msg));
+    if (this.outboxBytes + frame.length > this.batchBytes || this.outbox.length >= BATCH_MAX_FRAMES) this.flush();
+    this.outbox.push(frame);
+    this.outboxBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
     return true;
+  }
+
+  /** Writes what the outbox holds: one frame as itself, several as one batch. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const frames = this.outbox;
+    if (frames.length === 0) return;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    this.ws.send(frames.length === 1 ? frames[0]! : `{"type":"batch","frames":[${frames.join(',')}]}`);
   }
 
   /** Pings every interval; declares the peer down after `misses` intervals without any frame. */
@@ -75,6 +113,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   close(code: number = CloseCode.NORMAL, reason = '', force = false): void {
     if (this.closed) return;
+    if (!force) this.flush();
     if (force) {
       // A peer that stopped answering will not complete a close handshake.
       this.ws.terminate();
@@ -98,10 +137,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
       this.send({ type: 'error', code: 'BAD_FRAME', message: d.error.message });
       return;
     }
-    if (d.msg.type === 'ping') {
-      this.send({ type: 'pong', ts: d.msg.ts });
+    if (d.msg.type === 'batch') {
+      for (const m of d.msg.frames) this.receive(m);
+    } else {
+      this.receive(d.msg);
     }
-    this.emit('message', d.msg);
+  }
+
+  private receive(msg: Message): void {
+    if (this.closed) return;
+    if (msg.type === 'ping') this.send({ type: 'pong', ts: msg.ts });
+    this.emit('message', msg);
   }
 
   private onClose(code: number, reason: string): void {
@@ -247,7 +293,7 @@ async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string
     return;
   }
   ws.send(encodeFrame({ type: 'welcome', id: opts.id, mac: serverProof(opts.shareKey, opts.id, nonce, auth.nonce) }));
-  opts.onChannel(new Channel(ws, auth.id, auth.role, opts.log, certExpiresAt));
+  opts.onChannel(new Channel(ws, auth.id, auth.role, opts.log, certExpiresAt, opts.maxPayload));
 }
 
 export interface ConnectOptions {
@@ -291,7 +337,7 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
     if (!proofMatches(serverProof(opts.shareKey, welcome.id, hello.nonce, nonce), welcome.mac)) {
       throw new Error('server failed the share_key proof');
     }
-    return new Channel(ws, welcome.id, hello.role, opts.log, serverExpiry);
+    return new Channel(ws, welcome.id, hello.role, opts.log, serverExpiry, opts.maxPayload);
   } catch (err) {
     ws.terminate();
     throw err;

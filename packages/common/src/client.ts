@@ -91,11 +91,14 @@ export class TaskClient {
    * or the terminal state it already had.
    */
   async cancel(id: string): Promise<TaskState> {
-    const [name, worker] = await this.redis.hmget(this.keys.task(id), 'name', 'worker');
-    if (name === null || name === undefined) throw new UnknownTaskError(id);
-    const state = await this.scripts.cancel(id, name, worker ?? '');
-    if (state === null) throw new UnknownTaskError(id);
-    return state as TaskState;
+    // The script needs the worker's keys; it answers RETRY if the task moved on in between.
+    for (;;) {
+      const [name, worker] = await this.redis.hmget(this.keys.task(id), 'name', 'worker');
+      if (name === null || name === undefined) throw new UnknownTaskError(id);
+      const state = await this.scripts.cancel(id, name, worker ?? '');
+      if (state === null) throw new UnknownTaskError(id);
+      if (state !== 'RETRY') return state as TaskState;
+    }
   }
 
   /** Every known task, optionally only those in one state. */

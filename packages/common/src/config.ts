@@ -51,6 +51,8 @@ export interface DistributorConfig extends BaseConfig {
   health: HealthConfig;
   watch: { own_interval_ms: number; all_interval_ms: number; stale_ms: number };
   retry: { backoff_ms: number; backoff_max_ms: number };
+  /** terminal_ms: how long a terminal record is kept after it ended; 0 keeps it forever. */
+  retention: { terminal_ms: number };
   allow: { workers: string[] };
 }
 
@@ -104,6 +106,13 @@ const positiveInt = (name: string) => ({
 });
 
 convict.addFormat(positiveInt('positive-int'));
+convict.addFormat({
+  name: 'nonneg-int',
+  validate(v: unknown) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error('must be an integer >= 0');
+  },
+  coerce: (v: string) => Number(v),
+});
 convict.addFormat({
   name: 'port-or-zero',
   validate(v: unknown) {
@@ -235,6 +244,9 @@ function schemaFor(role: Role): Schema {
       retry: {
         backoff_ms: leaf('retry.backoff_ms', { doc: 'Delay before the first retry of a task that threw', format: 'positive-int', default: 1000 }),
         backoff_max_ms: leaf('retry.backoff_max_ms', { doc: 'Cap on the retry delay', format: 'positive-int', default: 60000 }),
+      },
+      retention: {
+        terminal_ms: leaf('retention.terminal_ms', { doc: 'How long a terminal record is kept after it ended (0 = forever)', format: 'nonneg-int', default: 604800000 }),
       },
       allow: {
         workers: leaf('allow.workers', { doc: 'Worker certificate names (CN/SAN) allowed to connect; empty = any', format: 'string-list', default: [] }),

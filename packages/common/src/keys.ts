@@ -25,12 +25,22 @@ export class Keys {
   get delayed(): string { return `${this.prefix}delayed`; }
   /** Set of the task ids currently assigned to a worker. */
   workerTasks(workerId: string): string { return `${this.prefix}worker-tasks:${workerId}`; }
+  /** Ids of workers that may have tasks recorded against them (assign adds, the all-tasks loop prunes). */
+  get assigned(): string { return `${this.prefix}assigned`; }
+  /** A worker's inbox: takeovers and cancels written by the script that made them, read by its heartbeat. */
+  inbox(workerId: string): string { return `${this.prefix}inbox:${workerId}`; }
+  /** Set of STOPPED task ids: what a distributor must requeue. */
+  get stopped(): string { return `${this.prefix}stopped`; }
+  /** Sorted set of terminal task ids by ended_at: the retention index. */
+  get ended(): string { return `${this.prefix}ended`; }
+  /** Set of END task ids that asked for clean_end and whose record is not deleted yet. */
+  get clean(): string { return `${this.prefix}clean`; }
   /** Set while a distributor holds a worker as down (expires after watch.stale_ms). */
   workerDown(workerId: string): string { return `${this.prefix}worker-down:${workerId}`; }
   /** A distributor's processing list: envelopes taken from new-task and not yet recorded. */
   intake(distributorId: string): string { return `${this.prefix}intake:${distributorId}`; }
   /** Ids of distributors that own an intake list (so a dead one's list can be recovered). */
   get intakes(): string { return `${this.prefix}intakes`; }
-  /** Pub/sub channel: `ready <name>` and `cancel <id>` notifications. */
+  /** Pub/sub channel: `ready` and `cancel <id>` notifications. */
   get channel(): string { return `${this.prefix}events`; }
 }

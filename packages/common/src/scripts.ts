@@ -1,6 +1,8 @@
 /**
- * The Lua scripts (in ../lua, one file each, named `name-KEYCOUNT.lua`) behind typed methods.
- * Each method builds the KEYS a script needs and maps its return codes to meanings, in this one place.
+ * The Lua scripts (in ../lua, one file each, named `name[-KEYCOUNT].lua`; a name without a count
+ * takes a variable number of keys) behind typed methods. Each method builds the KEYS a script
+ * needs and maps its return codes to meanings, in this one place. `lua/lib/prelude.lua` is
+ * prepended to every script: the Lua home of the terminal states, the ready score, the stale rule.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,15 +14,23 @@ const LUA_DIR = join(__dirname, '..', 'lua');
 type Arg = string | number | Buffer;
 type ScriptFn = (...args: Arg[]) => Promise<unknown>;
 
-function defineAll(redis: Redis): Record<string, ScriptFn> {
-  const out: Record<string, ScriptFn> = {};
+interface Defined {
+  fn: ScriptFn;
+  /** Fixed key count, or undefined when the caller passes it first. */
+  keys: number | undefined;
+}
+
+function defineAll(redis: Redis): Record<string, Defined> {
+  const prelude = readFileSync(join(LUA_DIR, 'lib', 'prelude.lua'), 'utf8');
+  const out: Record<string, Defined> = {};
   for (const file of readdirSync(LUA_DIR)) {
     const m = /^([a-z-]+?)(?:-(\d+))?\.lua$/.exec(file);
     if (!m) continue;
     const name = `tm_${m[1]!.replace(/-/g, '_')}`;
     const numberOfKeys = m[2] === undefined ? undefined : Number(m[2]);
-    if (!(name in redis)) redis.defineCommand(name, { lua: readFileSync(join(LUA_DIR, file), 'utf8'), ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
-    out[m[1]!] = (...args) => (redis as unknown as Record<string, ScriptFn>)[name]!(...args);
+    if (!(name in redis)) redis.defineCommand(name, { lua: `${prelude}\n${readFileSync(join(LUA_DIR, file), 'utf8')}`, ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
+    const target = redis as unknown as Record<string, ScriptFn>;
+    out[m[1]!] = { fn: (...args) => target[name]!(...args), keys: numberOfKeys };
   }
   return out;
 }
@@ -41,70 +51,157 @@ export interface EnvelopeFields {
   clean_end: boolean;
 }
 
+/** One envelope of an intake batch: its exact bytes in the processing list and what they say. */
+export interface IntakeItem {
+  raw: Buffer;
+  fields: EnvelopeFields;
+}
+
 export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
 export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean } | { kind: 'taken' } | { kind: 'not-queued' };
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
+/** What a finish call reports: its result, and the record's state after it (what was really recorded). */
+export interface Finished {
+  result: FinishResult;
+  state: string;
+}
+export interface FinishItem {
+  id: string;
+  fence: Fence;
+  outcome: FinishOutcome;
+  /** Result JSON (END) or error message. */
+  payload: string;
+  stopReason?: string;
+}
 export type RequeueMode = 'down' | 'stale' | 'stopped' | 'rejected';
 export type RequeueResult = 'requeued' | 'cancelled' | 'failed' | 'skipped';
-export type HeartbeatResult = { kind: 'unregistered' } | { kind: 'ok'; lost: number[]; cancel: number[]; unknown: string[] };
+/** An inbox entry: a run of this worker was taken over or cancelled. */
+export interface InboxEntry {
+  kind: 'lost' | 'cancel';
+  id: string;
+  epoch: number;
+}
+export type HeartbeatResult = { kind: 'unregistered' } | { kind: 'ok'; inbox: InboxEntry[]; indexed: number };
 
 const flag = (b: boolean): string => (b ? '1' : '0');
+const FINISH_RESULTS = ['refused', 'recorded', 'already', 'failed', 'retry'] as const;
+
+function parseInbox(raw: string): InboxEntry | null {
+  const [kind, id, epoch] = raw.split(' ');
+  if ((kind !== 'lost' && kind !== 'cancel') || !id) return null;
+  return { kind, id, epoch: Number(epoch) };
+}
 
 export class Scripts {
-  private readonly fns: Record<string, ScriptFn>;
+  private readonly fns: Record<string, Defined>;
 
   constructor(readonly redis: Redis, readonly keys: Keys) {
     this.fns = defineAll(redis);
   }
 
-  private call(name: string, ...args: Arg[]): Promise<unknown> {
-    const fn = this.fns[name];
-    if (!fn) throw new Error(`Lua script ${name} is missing from ${LUA_DIR}`);
-    return fn(...args);
+  /** Calls a script; `keys` are passed as KEYS and `args` as ARGV. */
+  private call(name: string, keys: Arg[], args: Arg[]): Promise<unknown> {
+    const d = this.fns[name];
+    if (!d) throw new Error(`Lua script ${name} is missing from ${LUA_DIR}`);
+    if (d.keys !== undefined && d.keys !== keys.length) throw new Error(`Lua script ${name} takes ${d.keys} keys, got ${keys.length}`);
+    return d.keys === undefined ? d.fn(keys.length, ...keys, ...args) : d.fn(...keys, ...args);
+  }
+
+  /** Like call, with Buffer replies (for envelopes that must be found again by their exact bytes). */
+  private callBuffer(name: string, keys: Arg[], args: Arg[]): Promise<unknown> {
+    const target = this.redis as unknown as Record<string, ScriptFn>;
+    return target[`tm_${name.replace(/-/g, '_')}Buffer`]!(...keys, ...args);
   }
 
   async submit(e: EnvelopeFields, envelopeJson: string, token: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    const r = await this.call('submit', k.tasks, k.task(e.id), k.newTask, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, envelopeJson, token);
+    const r = await this.call('submit', [k.tasks, k.task(e.id), k.newTask], [e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, envelopeJson, token]);
     return r === 1;
   }
 
-  /** `raw` is the list entry's exact bytes: the script removes it from the processing list by value. */
-  async intake(processing: string, raw: Buffer, e: EnvelopeFields, distributorId: string, now = Date.now()): Promise<IntakeResult> {
+  /** Moves up to `max` envelopes from new-task into a processing list; oldest first, as bytes. */
+  async take(processing: string, max: number): Promise<Buffer[]> {
+    return (await this.callBuffer('take', [this.keys.newTask, processing], [max])) as Buffer[];
+  }
+
+  /** Records a batch of envelopes; one result per item, in order. */
+  async intake(processing: string, items: readonly IntakeItem[], distributorId: string, now = Date.now()): Promise<IntakeResult[]> {
+    if (items.length === 0) return [];
     const k = this.keys;
-    const [code, detail] = (await this.call('intake', processing, k.tasks, k.task(e.id), k.ready(e.name), k.dead, k.seq, raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, distributorId, k.channel)) as [number, string];
-    if (code === 1) return { kind: 'queued', id: detail };
-    if (code === -1) return { kind: 'dead', reason: detail };
-    return { kind: 'duplicate' };
+    const keys: Arg[] = [processing, k.tasks, k.dead, k.seq];
+    const args: Arg[] = [now, distributorId, k.channel];
+    for (const { raw, fields: e } of items) {
+      keys.push(k.task(e.id), k.ready(e.name));
+      args.push(raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end));
+    }
+    const r = (await this.call('intake', keys, args)) as (number | string)[];
+    return items.map((it, i) => {
+      const v = r[i];
+      if (v === 1) return { kind: 'queued', id: it.fields.id };
+      if (typeof v === 'string') return { kind: 'dead', reason: v };
+      return { kind: 'duplicate' };
+    });
   }
 
   /** Dead-letters an envelope; a never-run QUEUED record it named (`taskId`) becomes FAILED. */
   async deadletter(processing: string, raw: Buffer, entryJson: string, reason: string, taskId: string | null, now = Date.now()): Promise<void> {
-    await this.call('deadletter', processing, this.keys.dead, taskId ? this.keys.task(taskId) : this.keys.dead, raw, entryJson, reason, now);
+    const k = this.keys;
+    await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended], [raw, entryJson, reason, now, taskId ?? '']);
+  }
+
+  /** Claims QUEUED tasks of one name for one worker; one result per task, in order. */
+  async assignMany(name: string, workerId: string, distributorId: string, tasks: ReadonlyArray<{ id: string; assignment: string }>, now = Date.now()): Promise<AssignResult[]> {
+    if (tasks.length === 0) return [];
+    const k = this.keys;
+    const keys: Arg[] = [k.ready(name), k.workerTasks(workerId), k.assigned];
+    const args: Arg[] = [workerId, distributorId, now];
+    for (const t of tasks) {
+      keys.push(k.task(t.id));
+      args.push(t.id, t.assignment);
+    }
+    const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?][];
+    return rows.map(([a, b, config, optional, cleanEnd]) => {
+      if (a === -1) return { kind: 'taken' };
+      if (a === -2) return { kind: 'not-queued' };
+      return { kind: 'assigned', epoch: a, attempt: b ?? 0, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1' };
+    });
   }
 
   async assign(id: string, name: string, workerId: string, distributorId: string, assignment: string, now = Date.now()): Promise<AssignResult> {
-    const k = this.keys;
-    const [a, b, config, optional, cleanEnd] = (await this.call('assign', k.ready(name), k.task(id), k.workerTasks(workerId), id, workerId, distributorId, assignment, now)) as [number, number, string?, string?, string?];
-    if (a === -1) return { kind: 'taken' };
-    if (a === -2) return { kind: 'not-queued' };
-    return { kind: 'assigned', epoch: a, attempt: b, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1' };
+    return (await this.assignMany(name, workerId, distributorId, [{ id, assignment }], now))[0]!;
   }
 
+  /**
+   * Confirms an attempt is current and touches its updated_at. The assign script already records
+   * the start, so a worker does not need this; it stays for workers in other languages and tests.
+   */
   async start(id: string, fence: Fence, now = Date.now()): Promise<boolean> {
-    return (await this.call('start', this.keys.task(id), fence.epoch, fence.assignment, now)) === 1;
+    return (await this.call('start', [this.keys.task(id)], [fence.epoch, fence.assignment, now])) === 1;
   }
 
-  /** How an attempt ended; `state` is the record's state after the call (what was really recorded). */
-  async finish(id: string, workerId: string, fence: Fence, outcome: FinishOutcome, payload: string, stopReason = '', now = Date.now()): Promise<{ result: FinishResult; state: string }> {
-    const [r, state] = (await this.call('finish', this.keys.task(id), this.keys.workerTasks(workerId), fence.epoch, fence.assignment, outcome, payload, now, stopReason, id)) as [number, string];
-    return { result: (['refused', 'recorded', 'already', 'failed', 'retry'] as const)[r] ?? 'refused', state };
+  /** Records how a batch of one worker's attempts ended; one result per item, in order. */
+  async finishMany(workerId: string, items: readonly FinishItem[], now = Date.now()): Promise<Finished[]> {
+    if (items.length === 0) return [];
+    const k = this.keys;
+    const keys: Arg[] = [k.workerTasks(workerId), k.stopped, k.ended, k.clean];
+    const args: Arg[] = [now];
+    for (const it of items) {
+      keys.push(k.task(it.id));
+      args.push(it.id, it.fence.epoch, it.fence.assignment, it.outcome, it.payload, it.stopReason ?? '');
+    }
+    const rows = (await this.call('finish', keys, args)) as [number, string][];
+    return rows.map(([r, state]) => ({ result: FINISH_RESULTS[r] ?? 'refused', state }));
+  }
+
+  async finish(id: string, workerId: string, fence: Fence, outcome: FinishOutcome, payload: string, stopReason = '', now = Date.now()): Promise<Finished> {
+    return (await this.finishMany(workerId, [{ id, fence, outcome, payload, stopReason }], now))[0]!;
   }
 
   /** Gives back a task recorded against a worker that does not run it; returns its fence if it did. */
   async giveBack(id: string, workerId: string, now = Date.now()): Promise<Fence | null> {
-    const r = (await this.call('give-back', this.keys.task(id), this.keys.workerTasks(workerId), id, workerId, now)) as [number, number?, string?];
+    const k = this.keys;
+    const r = (await this.call('give-back', [k.task(id), k.workerTasks(workerId), k.stopped], [id, workerId, now])) as [number, number?, string?];
     return r[0] === 1 ? { epoch: r[1]!, assignment: r[2] ?? '' } : null;
   }
 
@@ -118,37 +215,70 @@ export class Scripts {
   ): Promise<RequeueResult> {
     const k = this.keys;
     const now = opts.now ?? Date.now();
-    const r = (await this.call('requeue', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId), k.worker(workerId), k.seq, id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0)) as number;
+    const w = workerId || '-';
+    const r = (await this.call(
+      'requeue',
+      [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended],
+      [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0],
+    )) as number;
     return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
   }
 
   async promote(id: string, name: string, now = Date.now()): Promise<boolean> {
-    return (await this.call('promote', this.keys.delayed, this.keys.task(id), this.keys.ready(name), this.keys.seq, id, now, this.keys.channel)) === 1;
+    const k = this.keys;
+    return (await this.call('promote', [k.delayed, k.task(id), k.ready(name), k.seq], [id, now, k.channel])) === 1;
   }
 
-  async heartbeat(workerId: string, ttlMs: number, tasks: ReadonlyArray<{ id: string } & Fence>, now = Date.now()): Promise<HeartbeatResult> {
+  /** A worker's heartbeat: O(1), whatever it runs. */
+  async heartbeat(workerId: string, ttlMs: number, running: number, now = Date.now()): Promise<HeartbeatResult> {
     const k = this.keys;
-    const keys = [k.worker(workerId), k.workerTasks(workerId), ...tasks.map((t) => k.task(t.id))];
-    const args: (string | number)[] = [now, ttlMs, tasks.length];
-    for (const t of tasks) args.push(t.id, t.epoch, t.assignment);
-    const r = (await this.call('heartbeat', keys.length, ...keys, ...args)) as [number, number[]?, number[]?, string[]?];
+    const r = (await this.call('heartbeat', [k.worker(workerId), k.inbox(workerId), k.workerTasks(workerId)], [now, ttlMs, running])) as [number, string[]?, number?];
     if (r[0] === -1) return { kind: 'unregistered' };
-    return { kind: 'ok', lost: (r[1] ?? []).map((i) => i - 1), cancel: (r[2] ?? []).map((i) => i - 1), unknown: r[3] ?? [] };
+    const inbox = (r[1] ?? []).map(parseInbox).filter((e): e is InboxEntry => e !== null);
+    return { kind: 'ok', inbox, indexed: r[2] ?? 0 };
+  }
+
+  /** Checks the fences of attempts a worker runs; returns the positions lost and cancelled. */
+  async verify(tasks: ReadonlyArray<{ id: string } & Fence>): Promise<{ lost: number[]; cancel: number[] }> {
+    if (tasks.length === 0) return { lost: [], cancel: [] };
+    const args: Arg[] = [];
+    for (const t of tasks) args.push(t.epoch, t.assignment);
+    const r = (await this.call('verify', tasks.map((t) => this.keys.task(t.id)), args)) as [number[]?, number[]?];
+    return { lost: (r[0] ?? []).map((i) => i - 1), cancel: (r[1] ?? []).map((i) => i - 1) };
   }
 
   async touchWorkers(workerIds: readonly string[], ttlMs: number, now = Date.now()): Promise<number> {
     if (workerIds.length === 0) return 0;
-    return (await this.call('touch-workers', workerIds.length, ...workerIds.map((w) => this.keys.worker(w)), now, ttlMs)) as number;
+    return (await this.call('touch-workers', workerIds.map((w) => this.keys.worker(w)), [now, ttlMs])) as number;
   }
 
-  /** Returns the state after the call, or null for an unknown task. */
+  /**
+   * Returns the state after the call, 'RETRY' when the task moved to another worker than
+   * `workerId` since the caller read it, or null for an unknown task.
+   */
   async cancel(id: string, name: string, workerId: string, now = Date.now()): Promise<string | null> {
     const k = this.keys;
-    const r = (await this.call('cancel', k.task(id), k.ready(name), k.delayed, k.workerTasks(workerId || '-'), id, now, k.channel)) as string;
+    const w = workerId || '-';
+    const r = (await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended], [id, now, k.channel, workerId])) as string;
     return r === '' ? null : r;
   }
 
   async cleanEnd(id: string): Promise<boolean> {
-    return (await this.call('clean-end', this.keys.task(id), this.keys.tasks, id)) === 1;
+    const k = this.keys;
+    return (await this.call('clean-end', [k.task(id), k.tasks, k.clean, k.ended], [id])) === 1;
+  }
+
+  /** Removes terminal records among `ids` that ended at or before `cutoff`; returns how many. */
+  async expire(ids: readonly string[], cutoff: number): Promise<number> {
+    if (ids.length === 0) return 0;
+    const k = this.keys;
+    return (await this.call('expire', [k.tasks, k.ended, ...ids.map((id) => k.task(id))], [cutoff, ...ids])) as number;
+  }
+
+  /** Drops workers with an empty task index from the index of workers with tasks. */
+  async pruneAssigned(workerIds: readonly string[]): Promise<number> {
+    if (workerIds.length === 0) return 0;
+    const k = this.keys;
+    return (await this.call('prune-assigned', [k.assigned, ...workerIds.map((w) => k.workerTasks(w))], [...workerIds])) as number;
   }
 }

@@ -1,35 +1,34 @@
 /**
  * Intake: the reliable move from `new-task` into this distributor's processing list, and from
- * there into a task record and a ready queue (one Lua script). An envelope is never lost between
- * the two steps: whatever is left in a processing list is re-read, or handed back to `new-task`
- * by any distributor once its owner is gone.
+ * there into task records and ready queues. While new-task holds envelopes they move and are
+ * recorded many at a time (one script call each way per batch); only an empty list is waited on
+ * with a blocking read. An envelope is never lost between the two steps: whatever is left in a
+ * processing list is re-read, or handed back to `new-task` by any distributor once its owner is
+ * gone. One batch is in flight at a time, so memory stays flat under any backlog.
  */
-import type { DistributorConfig } from '@taskmesh/common';
-import { parseEnvelope, type Keys, type Logger, type ParsedEnvelope, type Redis, type Scripts } from '@taskmesh/common/internal';
+import { parseEnvelope, type IntakeItem, type Redis } from '@taskmesh/common/internal';
+import type { DistributorState } from './state';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-export interface IntakeDeps {
-  config: DistributorConfig;
-  keys: Keys;
-  scripts: Scripts;
-  redis: Redis;
-  /** A connection of its own: BLMOVE blocks it. */
-  blocking: Redis;
-  log: Logger;
-  redisUp(): boolean;
-  /** A task became runnable. */
-  onQueued(): void;
-}
+/** Envelopes moved and recorded per script call. */
+export const INTAKE_BATCH = 256;
+/** How long one blocking read waits on an empty new-task before looking again. */
+const BLOCK_S = 1;
 
 export class Intake {
   private stopped = false;
+  /** A batch is being recorded: what the processing list holds is in hand, not left over. */
+  private ingesting = false;
   private loop: Promise<void> | undefined;
 
-  constructor(private readonly d: IntakeDeps) {}
+  /**
+   * @param blocking a connection of its own: BLMOVE blocks it
+   * @param onQueued tasks became runnable
+   */
+  constructor(private readonly s: DistributorState, private readonly blocking: Redis, private readonly onQueued: () => void) {}
 
   private get processing(): string {
-    return this.d.keys.intake(this.d.config.id);
+    return this.s.keys.intake(this.s.id);
   }
 
   start(): void {
@@ -39,21 +38,25 @@ export class Intake {
   /** Stops pulling at once (the blocking read is interrupted) and waits for the loop to end. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.d.blocking.disconnect();
+    this.blocking.disconnect();
     await this.loop?.catch(() => undefined);
   }
 
   private async pull(): Promise<void> {
-    const { keys, log } = this.d;
+    const { keys, log, scripts } = this.s;
     while (!this.stopped) {
-      if (!this.d.redisUp()) {
+      if (!this.s.gate.up) {
         await sleep(100);
         continue;
       }
-      let raw: Buffer | null;
+      let raws: Buffer[];
       try {
-        // Bytes, not text: an entry that is not valid UTF-8 must still be found again by LREM.
-        raw = await this.d.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', 1);
+        raws = await scripts.take(this.processing, INTAKE_BATCH);
+        if (raws.length === 0) {
+          // Bytes, not text: an entry that is not valid UTF-8 must still be found again by LREM.
+          const one = await this.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', BLOCK_S);
+          raws = one === null ? [] : [one];
+        }
       } catch (err) {
         if (!this.stopped) {
           log.debug('intake read failed', { reason: (err as Error).message });
@@ -61,43 +64,56 @@ export class Intake {
         }
         continue;
       }
-      if (raw !== null) await this.ingest(raw).catch((err: Error) => log.warn('intake failed; the envelope stays in the processing list', { reason: err.message }));
+      if (raws.length === 0) continue;
+      this.ingesting = true;
+      await this.ingest(raws).catch((err: Error) => log.warn('intake failed; the envelopes stay in the processing list', { reason: err.message }));
+      this.ingesting = false;
     }
   }
 
-  private async ingest(raw: Buffer): Promise<void> {
-    const { config, scripts, log } = this.d;
-    let text: string;
-    let parsed: ParsedEnvelope;
-    try {
-      text = UTF8.decode(raw);
-      // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
-      parsed = parseEnvelope(text, config.limits.max_message_bytes);
-    } catch {
-      text = raw.toString('utf8');
-      parsed = { ok: false, reason: 'not valid UTF-8' };
-    }
-    if (!parsed.ok) {
+  /** Records envelopes that are in this distributor's processing list; bad ones go to `dead`. */
+  private async ingest(raws: readonly Buffer[]): Promise<void> {
+    const { config, scripts, log } = this.s;
+    const good: IntakeItem[] = [];
+    for (const raw of raws) {
+      let text: string;
+      let parsed;
+      try {
+        text = UTF8.decode(raw);
+        // parseEnvelope never throws: a hostile envelope (deeply nested, huge) becomes a dead entry.
+        parsed = parseEnvelope(text, config.limits.max_message_bytes);
+      } catch {
+        text = raw.toString('utf8');
+        parsed = { ok: false as const, reason: 'not valid UTF-8' };
+      }
+      if (parsed.ok) {
+        good.push({ raw, fields: parsed.fields });
+        continue;
+      }
       log.warn('dead envelope', { reason: parsed.reason, task: parsed.id });
       const entry = JSON.stringify({ reason: parsed.reason, raw: text, at: Date.now(), distributor: config.id });
       await scripts.deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null);
-      return;
     }
-    const r = await scripts.intake(this.processing, raw, parsed.fields, config.id);
-    if (r.kind === 'dead') log.warn('dead envelope', { reason: r.reason });
-    if (r.kind === 'queued') this.d.onQueued();
+    const results = await scripts.intake(this.processing, good, config.id);
+    let queued = false;
+    for (const r of results) {
+      if (r.kind === 'dead') log.warn('dead envelope', { reason: r.reason });
+      if (r.kind === 'queued') queued = true;
+    }
+    if (queued) this.onQueued();
   }
 
   /** Re-reads what is left in this distributor's processing list (after a failed step). */
   async recover(): Promise<void> {
-    if ((await this.d.redis.llen(this.processing)) === 0) return;
-    const raws = await this.d.redis.lrangeBuffer(this.processing, 0, -1);
-    for (const raw of raws.reverse()) await this.ingest(raw);
+    const { redis } = this.s;
+    if (this.ingesting || (await redis.llen(this.processing)) === 0) return;
+    const raws = (await redis.lrangeBuffer(this.processing, 0, -1)).reverse();
+    for (let i = 0; i < raws.length; i += INTAKE_BATCH) await this.ingest(raws.slice(i, i + INTAKE_BATCH));
   }
 
   /** Pushes a distributor's processing list back onto new-task, in its original order. */
   async handBack(distributorId: string): Promise<number> {
-    const { redis, keys, log } = this.d;
+    const { redis, keys, log } = this.s;
     let n = 0;
     while ((await redis.lmove(keys.intake(distributorId), keys.newTask, 'LEFT', 'RIGHT')) !== null) n++;
     if (n > 0) log.info('handed back envelopes', { from: distributorId, count: n });

@@ -1,51 +1,40 @@
 /**
- * The watch loops: this distributor's own tasks every watch.own_interval_ms, every task every
- * watch.all_interval_ms. They requeue STOPPED attempts and stale RUNNING ones (the requeue script
- * re-checks fence and staleness atomically, so two distributors never requeue one attempt twice),
- * delete END records that asked for clean_end, promote retries whose backoff ran out, and recover
- * what dead distributors left behind.
+ * The watch loops, at O(workers + changes) per interval, never O(tasks): every index they read is
+ * written by the script that made the change.
+ * - Own loop (watch.own_interval_ms): requeues STOPPED attempts (the stopped index), deletes END
+ *   records that asked for clean_end (the clean index), promotes retries whose backoff ran out,
+ *   re-reads its own processing list, and checks the heartbeats of the workers it gave tasks to.
+ * - All loop (watch.all_interval_ms): checks the heartbeat of every worker with tasks (the
+ *   assigned index) and requeues a silent worker's attempts through that worker's task index,
+ *   removes terminal records past retention, and recovers what dead distributors left behind.
+ * The requeue script re-checks fence and staleness atomically, so two distributors never requeue
+ * one attempt twice.
  */
-import type { DistributorConfig } from '@taskmesh/common';
-import type { Fence, Keys, Redis, RequeueMode, Scripts } from '@taskmesh/common/internal';
+import type { DistributorState } from './state';
 import type { Intake } from './intake';
+import type { Requeuer } from './requeue';
 
-const SCAN_BATCH = 500;
-
-/** An attempt this distributor assigned. */
-export interface OwnTask extends Fence {
-  name: string;
-  worker: string;
-  cleanEnd: boolean;
-}
-
-export interface WatchHost {
-  config: DistributorConfig;
-  keys: Keys;
-  scripts: Scripts;
-  redis: Redis;
-  intake: Intake;
-  own: Map<string, OwnTask>;
-  /** A worker this distributor hears is alive by definition, even if it lost its own Redis link. */
-  hears(workerId: string): boolean;
-  /** Stops tracking an own attempt (and frees its worker's slot in this distributor's count). */
-  forget(id: string): void;
-  requeue(id: string, workerId: string, fence: Fence, mode: RequeueMode, name?: string, staleBefore?: number): Promise<void>;
-  stopping(): boolean;
-}
+/** Ids taken from an index per pass; the rest wait for the next pass. */
+const INDEX_BATCH = 1000;
+/** Records removed per retention script call, and calls per all-tasks pass. */
+const EXPIRE_BATCH = 500;
+const EXPIRE_CALLS = 20;
 
 export class TaskWatch {
   private ownBusy = false;
   private allBusy = false;
 
-  constructor(private readonly h: WatchHost) {}
+  constructor(private readonly s: DistributorState, private readonly intake: Intake, private readonly requeuer: Requeuer) {}
 
   async ownTasks(): Promise<void> {
     if (this.ownBusy) return;
     this.ownBusy = true;
     try {
-      await this.check([...this.h.own.keys()], true);
+      await this.requeueStopped();
+      await this.cleanEnded();
       await this.promoteDue();
-      await this.h.intake.recover();
+      await this.intake.recover();
+      await this.checkWorkers(new Set([...this.s.own.values()].map((t) => t.worker)));
     } finally {
       this.ownBusy = false;
     }
@@ -55,57 +44,52 @@ export class TaskWatch {
     if (this.allBusy) return;
     this.allBusy = true;
     try {
-      const { redis, keys } = this.h;
-      let cursor = '0';
-      do {
-        const [next, ids] = await redis.sscan(keys.tasks, cursor, 'COUNT', SCAN_BATCH);
-        cursor = next;
-        await this.check(ids, false);
-      } while (cursor !== '0' && !this.h.stopping());
+      const { redis, keys, scripts } = this.s;
+      const assigned = await redis.smembers(keys.assigned);
+      await this.checkWorkers(new Set(assigned));
+      await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
+      await this.requeueStopped();
+      await this.cleanEnded();
+      await this.expireTerminal();
       await this.recoverDeadPeers();
     } finally {
       this.allBusy = false;
     }
   }
 
-  private async check(ids: string[], ownOnly: boolean): Promise<void> {
-    if (ids.length === 0) return;
-    const { redis, keys, scripts, own } = this.h;
+  private async requeueStopped(): Promise<void> {
+    const { redis, keys } = this.s;
+    const ids = await redis.srandmember(keys.stopped, INDEX_BATCH);
+    await this.requeuer.requeueIds(ids, 'stopped');
+  }
+
+  private async cleanEnded(): Promise<void> {
+    const { redis, keys, scripts } = this.s;
+    for (const id of await redis.srandmember(keys.clean, INDEX_BATCH)) await scripts.cleanEnd(id);
+  }
+
+  /**
+   * Requeues the attempts of workers that are silent: not heard by this distributor and with a
+   * heartbeat missing or older than watch.stale_ms (the script applies the whole stale rule).
+   */
+  private async checkWorkers(workerIds: ReadonlySet<string>): Promise<void> {
+    const { redis, keys } = this.s;
+    const candidates = [...workerIds].filter((w) => !this.s.hears(w));
+    if (candidates.length === 0) return;
     const pipe = redis.pipeline();
-    for (const id of ids) pipe.hmget(keys.task(id), 'state', 'epoch', 'assignment', 'worker', 'updated_at', 'clean_end', 'name');
+    for (const w of candidates) pipe.hget(keys.worker(w), 'updated_at');
     const rows = (await pipe.exec()) ?? [];
-    const staleBefore = Date.now() - this.h.config.watch.stale_ms;
-    const heartbeats = new Map<string, number | null>();
-    const workerBeat = async (w: string): Promise<number | null> => {
-      if (!heartbeats.has(w)) {
-        const v = await redis.hget(keys.worker(w), 'updated_at');
-        heartbeats.set(w, v === null ? null : Number(v));
-      }
-      return heartbeats.get(w) ?? null;
-    };
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i]!;
-      const [state, epoch, assignment, worker, updatedAt, cleanEnd, name] = (rows[i]?.[1] ?? []) as (string | null)[];
-      const fence = { epoch: Number(epoch), assignment: assignment ?? '' };
-      const mine = own.get(id);
-      const moved = mine && (mine.epoch !== fence.epoch || mine.assignment !== fence.assignment);
-      if (!state || moved || state === 'END' || state === 'FAILED' || state === 'CANCELLED' || (state === 'QUEUED' && ownOnly)) {
-        if (mine) this.h.forget(id);
-      }
-      if (state === 'END' && cleanEnd === '1') {
-        await scripts.cleanEnd(id);
-      } else if (state === 'STOPPED') {
-        await this.h.requeue(id, worker ?? '', fence, 'stopped', name ?? undefined);
-      } else if (state === 'RUNNING' && worker && !this.h.hears(worker)) {
-        const beat = await workerBeat(worker);
-        const stale = beat === null || (Number(updatedAt) < staleBefore && beat < staleBefore);
-        if (stale) await this.h.requeue(id, worker, fence, 'stale', name ?? undefined, staleBefore);
-      }
+    const staleBefore = Date.now() - this.s.config.watch.stale_ms;
+    for (let i = 0; i < candidates.length; i++) {
+      const beat = rows[i]?.[1] as string | null | undefined;
+      if (beat !== null && beat !== undefined && Number(beat) >= staleBefore) continue;
+      if (this.s.stopping) return;
+      await this.requeuer.requeueWorkerTasks(candidates[i]!, 'stale', staleBefore);
     }
   }
 
   private async promoteDue(): Promise<void> {
-    const { redis, keys, scripts } = this.h;
+    const { redis, keys, scripts } = this.s;
     const due = await redis.zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200);
     if (due.length === 0) return;
     const pipe = redis.pipeline();
@@ -118,12 +102,28 @@ export class TaskWatch {
     }
   }
 
+  /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
+  private async expireTerminal(): Promise<void> {
+    const keep = this.s.config.retention.terminal_ms;
+    if (keep === 0) return;
+    const { redis, keys, scripts, log } = this.s;
+    const cutoff = Date.now() - keep;
+    let removed = 0;
+    for (let i = 0; i < EXPIRE_CALLS && !this.s.stopping; i++) {
+      const ids = await redis.zrangebyscore(keys.ended, '-inf', cutoff, 'LIMIT', 0, EXPIRE_BATCH);
+      if (ids.length === 0) break;
+      removed += await scripts.expire(ids, cutoff);
+      if (ids.length < EXPIRE_BATCH) break;
+    }
+    if (removed > 0) log.info('removed terminal records past retention', { count: removed });
+  }
+
   /** Hands back the intake lists of distributors that are gone, and prunes dead registry entries. */
   private async recoverDeadPeers(): Promise<void> {
-    const { redis, keys, config, intake } = this.h;
+    const { redis, keys } = this.s;
     for (const id of await redis.smembers(keys.intakes)) {
-      if (id === config.id || (await redis.exists(keys.distributor(id))) === 1) continue;
-      await intake.handBack(id);
+      if (id === this.s.id || (await redis.exists(keys.distributor(id))) === 1) continue;
+      await this.intake.handBack(id);
       await redis.srem(keys.intakes, id);
     }
     for (const [set, key] of [

@@ -1,43 +1,48 @@
 --[[
   Put an attempt back in the queue (epoch + 1), atomically with the check that it still is the
-  attempt the caller saw, so two distributors never requeue the same attempt twice.
+  attempt the caller saw, so two distributors never requeue the same attempt twice. A RUNNING
+  attempt taken from its worker is written to that worker's inbox, so it aborts the run within
+  one heartbeat if it is still alive.
 
   Modes: 'down'    its worker was found down: requeue a RUNNING or STOPPED attempt; a RUNNING one is a stall
-         'stale'   requeue only if it is STOPPED, or RUNNING with its own updated_at and its worker's
-                   heartbeat both older than ARGV[6] (or the worker's hash gone); RUNNING is a stall
+         'stale'   requeue only if it is STOPPED, or RUNNING and stale (is_stale); RUNNING is a stall
          'stopped' requeue only a STOPPED attempt
          'rejected' the worker refused the assignment (or never got it): requeue after a short
                    delay (ARGV[11]) so a refusal cannot spin, and the start does not count
 
   KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash,
-  KEYS[6] enqueue sequence counter
+  KEYS[6] enqueue sequence counter, KEYS[7] stopped, KEYS[8] inbox:<worker>, KEYS[9] ended
   ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
        [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it,
        [11] delay ms before a rejected task is runnable again
   Returns 1 requeued, 2 CANCELLED (a cancel was pending), 3 FAILED (max_stalls reached), 0 not applicable.
 ]]
-local rcall = redis.call
 local id, mode, now = ARGV[1], ARGV[4], tonumber(ARGV[5])
 local t = rcall('HMGET', KEYS[1], 'epoch', 'assignment', 'state', 'cancel', 'stop_reason', 'failures',
   'stalls', 'max_stalls', 'updated_at', 'priority', 'name', 'worker')
-if not t[3] then
+local state = t[3]
+if state ~= 'STOPPED' then rcall('SREM', KEYS[7], id) end
+if not state then
   rcall('SREM', KEYS[4], id)
   return 0
 end
-if t[1] ~= ARGV[2] or t[2] ~= ARGV[3] or t[12] ~= ARGV[10] then return 0 end
-local state = t[3]
-if state ~= 'RUNNING' and state ~= 'STOPPED' then return 0 end
+-- An id in this worker's index whose record is not this worker's attempt any more is dropped from it.
+if t[12] ~= ARGV[10] or (state ~= 'RUNNING' and state ~= 'STOPPED') then
+  rcall('SREM', KEYS[4], id)
+  return 0
+end
+if t[1] ~= ARGV[2] or (t[2] or '') ~= ARGV[3] then return 0 end
 if mode == 'stopped' and state ~= 'STOPPED' then return 0 end
 if mode == 'stale' and state == 'RUNNING' then
-  local before = tonumber(ARGV[6])
-  local hb = rcall('HGET', KEYS[5], 'updated_at')
-  local fresh = tonumber(t[9]) >= before or (hb and tonumber(hb) >= before)
-  if hb and fresh then return 0 end
+  if not is_stale(t[9], rcall('HGET', KEYS[5], 'updated_at'), tonumber(ARGV[6])) then return 0 end
 end
 rcall('SREM', KEYS[4], id)
+rcall('SREM', KEYS[7], id)
+if state == 'RUNNING' and mode ~= 'rejected' then tell(KEYS[8], 'lost ' .. id .. ' ' .. t[1]) end
 if t[4] == '1' then
   rcall('HSET', KEYS[1], 'state', 'CANCELLED', 'error', 'cancelled by a client', 'assignment', '',
     'ended_at', now, 'updated_at', now)
+  rcall('ZADD', KEYS[9], now, id)
   return 2
 end
 if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
@@ -45,6 +50,7 @@ if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
   if stalls >= tonumber(t[8]) then
     rcall('HSET', KEYS[1], 'state', 'FAILED', 'assignment', '', 'ended_at', now, 'updated_at', now,
       'error', 'stalled ' .. stalls .. ' times (max_stalls ' .. t[8] .. '): its worker was lost during every run')
+    rcall('ZADD', KEYS[9], now, id)
     return 3
   end
 end
@@ -60,7 +66,7 @@ rcall('HSET', KEYS[1], 'state', 'QUEUED', 'worker', '', 'assignment', '', 'stop_
 if delay > 0 then
   rcall('ZADD', KEYS[3], now + delay, id)
 else
-  rcall('ZADD', KEYS[2], -tonumber(t[10]) * 1e12 + rcall('INCR', KEYS[6]), id)
-  rcall('PUBLISH', ARGV[9], 'ready ' .. t[11])
+  rcall('ZADD', KEYS[2], ready_score(t[10], rcall('INCR', KEYS[6])), id)
+  rcall('PUBLISH', ARGV[9], 'ready')
 end
 return 1

@@ -1,0 +1,32 @@
+--[[
+  Claim QUEUED tasks of one name for one worker: the only place an epoch starts. The ZREM
+  arbitrates between distributors; the assignment id makes a re-sent call return the same answer
+  instead of bumping the epoch twice. This write is also the attempt's start (started_at).
+
+  KEYS[1] ready:<name>, KEYS[2] worker-tasks:<worker>, KEYS[3] assigned (workers with tasks),
+       then one task hash per task
+  ARGV[1] worker id, [2] distributor id, [3] now, then per task: id, assignment id (random)
+  Returns one entry per task: {epoch, attempts, config json, state_optional, clean_end} assigned,
+  {-1} another distributor took it, {-2} not QUEUED any more.
+]]
+local now, out, any = ARGV[3], {}, false
+for i = 4, #KEYS do
+  local task, id, asg = KEYS[i], ARGV[2 * i - 4], ARGV[2 * i - 3]
+  local cur = rcall('HMGET', task, 'assignment', 'state', 'epoch', 'attempts', 'config', 'state_optional', 'clean_end')
+  if cur[1] == asg then
+    out[i - 3] = {tonumber(cur[3]), tonumber(cur[4]), cur[5], cur[6], cur[7]}
+  elseif rcall('ZREM', KEYS[1], id) == 0 then
+    out[i - 3] = {-1}
+  elseif cur[2] ~= 'QUEUED' then
+    out[i - 3] = {-2}
+  else
+    local epoch, attempts = tonumber(cur[3] or 0) + 1, tonumber(cur[4] or 0) + 1
+    rcall('HSET', task, 'state', 'RUNNING', 'epoch', epoch, 'attempts', attempts, 'worker', ARGV[1],
+      'distributor', ARGV[2], 'assignment', asg, 'started_at', now, 'updated_at', now, 'stop_reason', '')
+    rcall('SADD', KEYS[2], id)
+    any = true
+    out[i - 3] = {epoch, attempts, cur[5], cur[6], cur[7]}
+  end
+end
+if any then rcall('SADD', KEYS[3], ARGV[1]) end
+return out

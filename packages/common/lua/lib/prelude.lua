@@ -1,0 +1,27 @@
+--[[
+  Shared by every script (prepended when the scripts are loaded): the one home in Lua for the
+  terminal states, the ready-queue score, the stale rule and the way a worker is told something.
+]]
+local rcall = redis.call
+local TERMINAL = {END = true, FAILED = true, CANCELLED = true}
+
+-- Higher priority first, then first come first served. Priority is bounded to +-1000 and the
+-- sequence stays below 1e12, so scores stay exact integers below 2^53.
+local function ready_score(priority, seq)
+  return -tonumber(priority or 0) * 1e12 + seq
+end
+
+-- A RUNNING attempt is stale when its worker's hash is gone, or when both its own updated_at and
+-- its worker's heartbeat are older than `before` (SPEC section 4).
+local function is_stale(task_updated_at, worker_beat, before)
+  if not worker_beat then return true end
+  return tonumber(task_updated_at or 0) < before and tonumber(worker_beat) < before
+end
+
+-- A worker's inbox: what it must act on (takeovers, cancels), read by its next heartbeat. It
+-- outlives any worker that could still come back to read it.
+local INBOX_TTL_MS = 3600000
+local function tell(inbox, msg)
+  rcall('RPUSH', inbox, msg)
+  rcall('PEXPIRE', inbox, INBOX_TTL_MS)
+end

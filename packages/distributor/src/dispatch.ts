@@ -1,0 +1,119 @@
+/**
+ * Dispatch: hands runnable tasks to connected workers, the least loaded worker of a task's name
+ * first. One assign script call claims a batch of one name for one worker, and the assign frames
+ * leave in one batch frame; the task's stored config is spliced into its frame as the JSON text it
+ * already is, never parsed and encoded again.
+ */
+import { randomUUID } from 'node:crypto';
+import type { DistributorState } from './state';
+import type { Requeuer } from './requeue';
+import type { WorkerLink } from './worker-link';
+
+/** Rounds one dispatch run makes at most before yielding to a new run. */
+const MAX_ROUNDS = 1000;
+
+export class Dispatcher {
+  private queued = false;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly s: DistributorState, private readonly requeuer: Requeuer) {}
+
+  /** Coalesces dispatch requests: at most one run at a time, and one more queued behind it. */
+  schedule(): void {
+    if (this.queued || this.s.stopping) return;
+    this.queued = true;
+    const run = async () => {
+      await this.running?.catch(() => undefined);
+      this.queued = false;
+      await this.dispatch();
+    };
+    this.running = run().catch((err: Error) => this.s.log.warn('dispatch failed', { reason: err.message }));
+  }
+
+  /** Waits for the dispatch in progress (at shutdown). */
+  async settle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
+  private async dispatch(): Promise<void> {
+    const s = this.s;
+    for (let round = 0; round < MAX_ROUNDS && !s.stopping && s.gate.up; round++) {
+      const eligible = [...s.workers.values()].filter((w) => w.canTakeWork && !s.isFlagged(w.id));
+      if (eligible.length === 0) return;
+      const byName = new Map<string, WorkerLink[]>();
+      for (const w of eligible) for (const n of w.tasks) (byName.get(n) ?? byName.set(n, []).get(n)!).push(w);
+      const names = [...byName.keys()];
+      const pipe = s.redis.pipeline();
+      for (const n of names) {
+        const capacity = byName.get(n)!.reduce((sum, w) => sum + w.free, 0);
+        pipe.zrange(s.keys.ready(n), '0', String(capacity - 1));
+      }
+      const rows = (await pipe.exec()) ?? [];
+      const jobs: Promise<number>[] = [];
+      names.forEach((n, i) => {
+        const ids = (rows[i]?.[1] ?? []) as string[];
+        const ws = byName.get(n)!;
+        const batches = new Map<WorkerLink, string[]>();
+        for (const id of ids) {
+          // The least loaded worker of this name; among equals, the one that waited longest.
+          let w: WorkerLink | undefined;
+          for (const cand of ws) {
+            if (cand.free > 0 && (!w || cand.load < w.load || (cand.load === w.load && cand.lastAssigned < w.lastAssigned))) w = cand;
+          }
+          if (!w) break;
+          w.reserve(id);
+          (batches.get(w) ?? batches.set(w, []).get(w)!).push(id);
+        }
+        for (const [w, batch] of batches) jobs.push(this.assign(w, n, batch));
+      });
+      if (jobs.length === 0) return;
+      const assigned = (await Promise.all(jobs)).reduce((a, b) => a + b, 0);
+      if (assigned === 0) return;
+    }
+  }
+
+  /** Claims a batch of one name for one worker and sends the assign frames; returns how many went. */
+  private async assign(w: WorkerLink, name: string, ids: string[]): Promise<number> {
+    const s = this.s;
+    const tasks = ids.map((id) => ({ id, assignment: randomUUID() }));
+    let results;
+    try {
+      results = await s.scripts.assignMany(name, w.id, s.id, tasks);
+    } catch (err) {
+      for (const id of ids) w.settled(id);
+      throw err;
+    }
+    let sent = 0;
+    for (let i = 0; i < tasks.length; i++) {
+      const { id, assignment } = tasks[i]!;
+      const r = results[i]!;
+      if (r.kind !== 'assigned') {
+        w.settled(id);
+        continue;
+      }
+      s.own.set(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
+      const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${JSON.stringify(name)},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
+      if (w.channel.sendEncoded(frame)) {
+        sent++;
+      } else {
+        w.settled(id);
+        await this.requeuer.requeue(id, w.id, { epoch: r.epoch, assignment }, 'rejected', name);
+      }
+    }
+    return sent;
+  }
+}
+
+/**
+ * The stored config as frame text. The intake and submit scripts store it as JSON text of an
+ * object from a validated envelope, so it is spliced as is; anything else (a record written by
+ * hand) is encoded as a string, so one odd record can never spoil a whole batch frame.
+ */
+function configJson(stored: string): string {
+  if (stored.startsWith('{') && stored.endsWith('}')) return stored;
+  try {
+    return JSON.stringify(JSON.parse(stored));
+  } catch {
+    return JSON.stringify(stored);
+  }
+}

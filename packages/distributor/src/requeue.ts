@@ -1,0 +1,68 @@
+/**
+ * Requeue: every path that puts an attempt back in the queue (a refusal, a STOPPED attempt, a lost
+ * or stale worker) goes through the requeue script, which re-checks the fence atomically, so two
+ * distributors never requeue one attempt twice.
+ */
+import type { Fence, RequeueMode } from '@taskmesh/common/internal';
+import type { DistributorState } from './state';
+
+/** A task a worker refused waits this long before it is runnable again, so a refusal cannot spin. */
+const REJECT_DELAY_MS = 250;
+
+export class Requeuer {
+  constructor(private readonly s: DistributorState) {}
+
+  async requeue(id: string, workerId: string, fence: Fence, mode: RequeueMode, name?: string, staleBefore?: number): Promise<void> {
+    const { s } = this;
+    const taskName = name ?? (await s.redis.hget(s.keys.task(id), 'name'));
+    if (!taskName) {
+      await s.redis.multi().srem(s.keys.workerTasks(workerId), id).srem(s.keys.stopped, id).exec();
+      return;
+    }
+    const r = await s.scripts.requeue(id, taskName, workerId, fence, mode, {
+      staleBefore,
+      backoffMs: s.config.retry.backoff_ms,
+      backoffMaxMs: s.config.retry.backoff_max_ms,
+      rejectDelayMs: Math.min(REJECT_DELAY_MS, s.config.retry.backoff_ms),
+    });
+    if (r !== 'skipped') {
+      s.forget(id);
+      const level = mode === 'rejected' || mode === 'stopped' ? 'debug' : 'info';
+      s.log[r === 'failed' ? 'warn' : level](`task ${r}`, { task: id, mode, worker: workerId, epoch: fence.epoch });
+    }
+  }
+
+  /** Requeues attempts by id, reading each one's fence first (one round trip for all of them). */
+  async requeueIds(ids: readonly string[], mode: RequeueMode | ((state: string) => RequeueMode | null), opts: { staleBefore?: number; workerId?: string } = {}): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { s } = this;
+    const pipe = s.redis.pipeline();
+    for (const id of ids) pipe.hmget(s.keys.task(id), 'epoch', 'assignment', 'name', 'worker', 'state');
+    const rows = (await pipe.exec()) ?? [];
+    const results = await Promise.allSettled(
+      ids.map(async (id, i) => {
+        const [epoch, assignment, name, worker, state] = (rows[i]?.[1] ?? []) as (string | null)[];
+        const m = typeof mode === 'function' ? mode(state ?? '') : mode;
+        if (m === null) return;
+        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, m, name ?? undefined, opts.staleBefore);
+      }),
+    );
+    return results.filter((r) => r.status === 'rejected').length;
+  }
+
+  /** Requeues every attempt recorded against a worker (each one fence-checked). */
+  async requeueWorkerTasks(workerId: string, mode: RequeueMode, staleBefore?: number): Promise<void> {
+    const { s } = this;
+    let ids: string[];
+    try {
+      ids = await s.redis.smembers(s.keys.workerTasks(workerId));
+    } catch (err) {
+      s.log.warn("cannot requeue a lost worker's tasks now; the watch loops will", { worker: workerId, reason: (err as Error).message });
+      return;
+    }
+    // The ids are this worker's by its index; the script re-checks that each still is, and drops
+    // those that are not from the index.
+    const failed = await this.requeueIds(ids, mode, { staleBefore, workerId });
+    if (failed > 0) s.log.warn("some of a lost worker's tasks could not be requeued now; the watch loops will", { worker: workerId, failed });
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * What one distributor knows, shared by its parts (intake, dispatch, worker messages, requeue,
+ * watch loops): the workers it hears, the attempts it assigned, the workers it holds as down, and
+ * whether Redis is reachable.
+ */
+import type { DistributorConfig } from '@taskmesh/common';
+import type { Fence, Keys, Logger, Redis, RedisGate, Scripts } from '@taskmesh/common/internal';
+import type { WorkerLink } from './worker-link';
+
+/** An attempt this distributor assigned. */
+export interface OwnTask extends Fence {
+  name: string;
+  worker: string;
+  cleanEnd: boolean;
+}
+
+export class DistributorState {
+  readonly workers = new Map<string, WorkerLink>();
+  readonly own = new Map<string, OwnTask>();
+  /** Worker id -> time until which it is held as down. */
+  private readonly flagged = new Map<string, number>();
+  stopping = false;
+  /** When Redis last came back: supervision waits a little so workers can write heartbeats first. */
+  redisSince = 0;
+
+  constructor(
+    readonly config: DistributorConfig,
+    readonly keys: Keys,
+    readonly scripts: Scripts,
+    readonly redis: Redis,
+    readonly log: Logger,
+    readonly gate: RedisGate,
+  ) {}
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  /** A worker this distributor hears is alive by definition, even if it lost its own Redis link. */
+  hears(workerId: string): boolean {
+    return this.workers.has(workerId);
+  }
+
+  flag(workerId: string, untilMs: number): void {
+    this.flagged.set(workerId, untilMs);
+  }
+
+  isFlagged(workerId: string): boolean {
+    const until = this.flagged.get(workerId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.flagged.delete(workerId);
+    return false;
+  }
+
+  /** Clears flags whose hold ran out, so the worker can take work again. */
+  expireFlags(): void {
+    for (const id of [...this.flagged.keys()]) this.isFlagged(id);
+  }
+
+  /** Stops tracking an own attempt and frees its slot in this distributor's count of its worker. */
+  forget(id: string): void {
+    const mine = this.own.get(id);
+    if (!mine) return;
+    this.own.delete(id);
+    this.workers.get(mine.worker)?.settled(id);
+  }
+
+  /** Forgets every own attempt on a worker (its connection is gone). */
+  forgetWorker(workerId: string): void {
+    for (const [id, t] of this.own) if (t.worker === workerId) this.own.delete(id);
+  }
+
+  /** Supervision waits one interval after Redis comes back, so workers can write heartbeats first. */
+  canSupervise(): boolean {
+    return this.gate.up && !this.stopping && Date.now() - this.redisSince >= this.config.health.interval_ms;
+  }
+}
