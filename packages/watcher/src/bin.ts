@@ -1,9 +1,24 @@
 /** `taskmesh-watch --config FILE [--json] [--follow] (TASK_ID... | --all | --name NAME)` */
-import { configPathFromArgs, loadConfig, type TaskEvent } from '@taskmesh/common';
+import { configPathFromArgs, loadConfig, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
 import { exitOnConfigError } from '@taskmesh/common/internal';
-import { Watcher } from './watcher';
+import { HumanRenderer } from './render';
+import { Watcher, type WatchFilter } from './watcher';
 
 const USAGE = 'usage: taskmesh-watch --config FILE [--json] [--follow] (TASK_ID... | --all | --name NAME)';
+const HELP = `${USAGE}
+
+Live events of tasks, straight from the workers that run them.
+  TASK_ID...   follow these tasks across requeue until each is terminal
+  --all        every task on every worker, including tasks that start later
+  --name NAME  every task named NAME
+  --json       one event per line (NDJSON), fields as in docs/protocol.md
+  --follow     keep going past terminal states (stop with Ctrl-C)
+Without --follow it exits when every watched task is terminal: 0 if all ended END, 1 otherwise.
+With --all or --name that is once every task it saw is terminal and no event came for 1 s.
+Exit codes: 2 usage or config error, 3 unknown task id.`;
+
+/** With --all / --name and no --follow: how long all must be quiet before it exits. */
+const QUIET_MS = 1000;
 
 function usage(msg: string): never {
   process.stderr.write(`taskmesh-watch: ${msg}\n${USAGE}\n`);
@@ -13,51 +28,100 @@ function usage(msg: string): never {
 const args = process.argv.slice(2);
 const ids: string[] = [];
 let json = false;
+let follow = false;
+let all = false;
+let name: string | undefined;
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
-  if (a === '--config') i++;
+  if (a === '--help' || a === '-h') {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  } else if (a === '--config') i++;
   else if (a.startsWith('--config=')) continue;
   else if (a === '--json') json = true;
-  else if (a === '--all' || a === '--name' || a === '--follow') usage(`${a} is not available yet: watch task ids`);
+  else if (a === '--follow') follow = true;
+  else if (a === '--all') all = true;
+  else if (a === '--name') {
+    name = args[++i];
+    if (!name) usage('--name needs a task name');
+  } else if (a.startsWith('--name=')) name = a.slice('--name='.length);
   else if (a.startsWith('--')) usage(`unknown option ${a}`);
   else ids.push(a);
 }
-if (ids.length === 0) usage('name at least one TASK_ID');
+if (Number(ids.length > 0) + Number(all) + Number(name !== undefined) !== 1) usage('watch task ids, --all or --name NAME (one of them)');
 
-let watcher: Watcher;
+let config: WatcherConfig;
 try {
-  watcher = new Watcher(loadConfig('cli', configPathFromArgs(args)));
+  config = loadConfig('watcher', configPathFromArgs(args));
 } catch (err) {
   exitOnConfigError(err);
   throw err;
 }
 
+const human = json ? null : new HumanRenderer(process.stdout, process.stdout.isTTY === true);
+const watcher = new Watcher(config, {
+  onWorker: (id, up) => process.stderr.write(`taskmesh-watch: ${up ? 'watching' : 'lost'} worker ${id}\n`),
+});
+
 function print(ev: TaskEvent): void {
-  if (json) process.stdout.write(`${JSON.stringify(ev)}\n`);
-  else {
-    const extra = ev.error ? ` ${String(ev.error)}` : ev.result !== undefined ? ` ${JSON.stringify(ev.result)}` : '';
-    process.stdout.write(`${new Date(ev.ts).toISOString()} ${ev.task} ${ev.name} attempt ${ev.attempt} ${String(ev.state)}${extra}\n`);
-  }
+  if (human) human.event(ev);
+  else process.stdout.write(`${JSON.stringify(ev)}\n`);
 }
 
-void (async () => {
-  let allEnded = true;
+async function exit(code: number): Promise<never> {
+  human?.finish();
+  await watcher.close();
+  // stdout may be a pipe: let it drain before leaving.
+  process.stdout.write('', () => process.exit(code));
+  return new Promise<never>(() => undefined);
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void exit(follow ? 0 : 130));
+
+const terminal = (s: unknown): boolean => s === 'END' || s === 'FAILED' || s === 'CANCELLED';
+
+async function watchIds(): Promise<void> {
+  const final = new Map<string, unknown>();
   try {
     await Promise.all(
       ids.map(async (id) => {
-        let last: TaskEvent | undefined;
-        for await (const ev of watcher.watch(id)) {
+        for await (const ev of watcher.watch(id, { follow })) {
           print(ev);
-          last = ev;
+          if (ev.type === 'state' && terminal(ev.state)) final.set(id, ev.state);
         }
-        if (last?.state !== 'END') allEnded = false;
       }),
     );
   } catch (err) {
     process.stderr.write(`taskmesh-watch: ${(err as Error).message}\n`);
-    await watcher.close();
-    process.exit(3);
+    // An unknown id, or a watch that failed otherwise.
+    await exit(3);
   }
-  await watcher.close();
-  process.exit(allEnded ? 0 : 1);
-})();
+  await exit(ids.every((id) => final.get(id) === 'END') ? 0 : 1);
+}
+
+function watchMany(filter: WatchFilter): void {
+  const live = new Set<string>();
+  const ended = new Map<string, unknown>();
+  let lastEvent = Date.now();
+  watcher.subscribe(filter, (ev) => {
+    print(ev);
+    lastEvent = Date.now();
+    if (ev.type === 'state' && terminal(ev.state)) {
+      live.delete(ev.task);
+      ended.set(ev.task, ev.state);
+    } else {
+      live.add(ev.task);
+      ended.delete(ev.task);
+    }
+  });
+  if (follow) return;
+  const t = setInterval(() => {
+    if (ended.size > 0 && live.size === 0 && Date.now() - lastEvent >= QUIET_MS) {
+      clearInterval(t);
+      void exit([...ended.values()].every((s) => s === 'END') ? 0 : 1);
+    }
+  }, 100);
+}
+
+if (ids.length > 0) void watchIds();
+else watchMany(all ? { all: true } : { name: name! });

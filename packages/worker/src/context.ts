@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 
-import type { TaskEvent, TaskEventType } from '@taskmesh/common';
+import { TaskAbortError, type TaskEvent, type TaskEventType } from '@taskmesh/common';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -24,17 +24,33 @@ export interface TaskContext {
   call(name: string, input: unknown): Promise<unknown>;
 }
 
-/** A bounded per-attempt event log. */
+/**
+ * One attempt's event numbering. `seq` starts at 1 and rises by 1; every event goes to `sink`
+ * (the Worker hands it to its WatchHub, which owns the bounded replay buffer, so events are not
+ * kept twice). The first `state` event other than RUNNING ends the attempt: later pushes (a
+ * function still calling ctx.progress after it was taken over) are dropped, so watchers never
+ * see events after an attempt's final state.
+ */
 export class EventLog {
   private seq = 0;
-  readonly buffer: TaskEvent[] = [];
+  private ended = false;
 
-  constructor(readonly task: string, readonly name: string, readonly attempt: number, private readonly capacity: number, private readonly sink: (e: TaskEvent) => void) {}
+  /**
+   * @param capacity how many events of this attempt the worker means to keep for replay; the
+   *   WatchHub's `bufferEvents` option is what enforces it.
+   */
+  constructor(readonly task: string, readonly name: string, readonly attempt: number, readonly capacity: number, private readonly sink: (e: TaskEvent) => void) {}
 
-  push(type: TaskEventType, fields: Record<string, unknown>): TaskEvent {
+  /** True once the attempt's final state event was pushed. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /** Numbers and publishes one event; returns null (and publishes nothing) after the final state. */
+  push(type: TaskEventType, fields: Record<string, unknown>): TaskEvent | null {
+    if (this.ended) return null;
     const e: TaskEvent = { task: this.task, name: this.name, attempt: this.attempt, seq: ++this.seq, ts: Date.now(), type, ...fields };
-    this.buffer.push(e);
-    if (this.buffer.length > this.capacity) this.buffer.shift();
+    if (type === 'state' && fields.state !== 'RUNNING') this.ended = true;
     this.sink(e);
     return e;
   }
@@ -45,6 +61,16 @@ export function createContext(
   call: (name: string, input: unknown) => Promise<unknown>,
 ): TaskContext {
   const { events, lifecycle } = opts;
+  // A run taken over by a newer attempt records nothing, so the worker pushes no final state for
+  // it: end its events here, or its watchers would wait on an attempt that can never finish.
+  opts.signal.addEventListener(
+    'abort',
+    () => {
+      const reason: unknown = opts.signal.reason;
+      if (reason instanceof TaskAbortError && reason.code === 'TASK_TAKEN_OVER') events.push('state', { state: 'TAKEN_OVER', error: reason.message });
+    },
+    { once: true },
+  );
   const ctx: TaskContext = {
     id: opts.id,
     name: opts.name,

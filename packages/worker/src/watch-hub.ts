@@ -1,33 +1,241 @@
 /**
- * The worker's side of the watch protocol (docs/protocol.md, "watch"): authenticated watcher
- * connections subscribe to this worker's task events. The Worker calls `attach` for every watcher
- * channel and `publish` for every task event, in order.
+ * The worker's side of the watch protocol (docs/protocol.md, "Watcher protocol"): authenticated
+ * watcher connections subscribe to this worker's task events by task id, by task name, or all.
+ * The Worker calls `attach` for every watcher channel and `publish` for every task event, in order.
+ *
+ * The hub keeps one bounded buffer per task (the attempt it runs here, or ran last), which serves
+ * `since` replays and the events a late subscriber missed. With nobody watching, `publish` only
+ * appends to that buffer: no serialisation and no lookups beyond one Map get.
  */
-import type { TaskEvent } from '@taskmesh/common';
+import type { Message, MessageOf, TaskEvent } from '@taskmesh/common';
 import type { Channel, Logger } from '@taskmesh/common/internal';
+import { WatcherConn, type Sub } from './watch-conn';
 
 export interface WatchHubOptions {
   log: Logger;
-  /** limits.max_message_bytes */
+  /** limits.max_message_bytes: also the backpressure unit (see watch-conn.ts). */
   maxMessageBytes: number;
+  /** Events kept per task for replay with `since`. @default 1000 */
+  bufferEvents?: number;
+  /** How long the events of an attempt that ended here stay available for replay. @default 60000 */
+  retainMs?: number;
+  /** Most ended attempts kept for replay (the oldest go first). @default 100 */
+  retainTasks?: number;
+  /** Health checks on watcher connections (a watcher silent for interval × misses is dropped). @default 1000 */
+  healthIntervalMs?: number;
+  /** @default 3 */
+  healthMisses?: number;
+  /** Most subscriptions one watcher connection may hold. @default 10000 */
+  maxSubsPerConnection?: number;
+}
+
+/** One attempt's events on this worker, in a ring of `capacity`. */
+class AttemptBuffer {
+  private readonly ring: TaskEvent[] = [];
+  private start = 0;
+  lastSeq = 0;
+  ended = false;
+  endedAt = 0;
+  /** Task subscriptions (by id) following this task. */
+  readonly subs = new Set<Sub>();
+
+  constructor(readonly task: string, readonly name: string, readonly attempt: number, private readonly capacity: number) {}
+
+  push(e: TaskEvent): void {
+    if (this.ring.length < this.capacity) this.ring.push(e);
+    else {
+      this.ring[this.start] = e;
+      this.start = (this.start + 1) % this.capacity;
+    }
+    this.lastSeq = e.seq;
+  }
+
+  /** seq of the oldest event still buffered. */
+  get firstSeq(): number {
+    return this.lastSeq - this.ring.length + 1;
+  }
+
+  *from(seq: number): Generator<TaskEvent> {
+    const first = this.firstSeq;
+    for (let s = Math.max(seq, first); s <= this.lastSeq; s++) yield this.ring[(this.start + (s - first)) % this.ring.length]!;
+  }
 }
 
 export class WatchHub {
-  constructor(private readonly opts: WatchHubOptions) {}
+  private readonly tasks = new Map<string, AttemptBuffer>();
+  /** Ended attempts, oldest first (a Map keeps insertion order). */
+  private readonly ended = new Map<string, AttemptBuffer>();
+  private readonly conns = new Set<WatcherConn>();
+  private readonly allSubs = new Set<Sub>();
+  private readonly nameSubs = new Map<string, Set<Sub>>();
+  /** Subscriptions by name or all: while 0, publish does nothing for tasks nobody follows. */
+  private wild = 0;
+  private readonly bufferEvents: number;
+  private readonly retainMs: number;
+  private readonly retainTasks: number;
+  private readonly trimTimer: NodeJS.Timeout;
+
+  constructor(private readonly opts: WatchHubOptions) {
+    this.bufferEvents = Math.max(1, opts.bufferEvents ?? 1000);
+    this.retainMs = opts.retainMs ?? 60000;
+    this.retainTasks = opts.retainTasks ?? 100;
+    // Ended attempts also age out when nothing else ends.
+    this.trimTimer = setInterval(() => this.trim(), Math.max(1000, Math.min(this.retainMs, 10000)));
+    this.trimTimer.unref();
+  }
 
   /** A watcher connected and proved the share_key. */
   attach(ch: Channel): void {
-    ch.send({ type: 'error', code: 'NOT_IMPLEMENTED', message: 'watch subscriptions are not available on this worker yet' });
-    ch.close(1000, 'not implemented');
+    const conn = new WatcherConn(ch, this.opts.maxMessageBytes, this.opts.log);
+    this.conns.add(conn);
+    ch.startHealth(this.opts.healthIntervalMs ?? 1000, this.opts.healthMisses ?? 3);
+    ch.on('message', (m) => this.onMessage(conn, m));
+    ch.on('close', () => {
+      for (const s of conn.subs.values()) this.unregister(s);
+      conn.subs.clear();
+      conn.release();
+      this.conns.delete(conn);
+    });
   }
 
   /** Every event of every run on this worker, in (attempt, seq) order per task. */
   publish(e: TaskEvent): void {
-    void e;
+    let b = this.tasks.get(e.task);
+    if (!b || e.attempt > b.attempt) {
+      const next = new AttemptBuffer(e.task, e.name, e.attempt, this.bufferEvents);
+      if (b) {
+        // Whoever followed the task here follows its new attempt too.
+        for (const s of b.subs) next.subs.add(s);
+        this.ended.delete(e.task);
+      }
+      this.tasks.set(e.task, next);
+      b = next;
+    } else if (e.attempt < b.attempt || b.ended) {
+      return; // a late event of an attempt already superseded or finished here
+    }
+    b.push(e);
+    const final = e.type === 'state' && e.state !== 'RUNNING';
+    if (final) {
+      b.ended = true;
+      b.endedAt = Date.now();
+      this.ended.set(e.task, b);
+      this.trim();
+    }
+    if (b.subs.size === 0 && this.wild === 0) return;
+    let json: string | undefined;
+    for (const s of b.subs) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+    if (this.wild > 0) {
+      for (const s of this.allSubs) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+      const named = this.nameSubs.get(e.name);
+      if (named) for (const s of named) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+    }
+    if (final) for (const s of [...b.subs]) this.end(s, 'ended');
   }
 
   /** The worker is closing: release every watcher. */
   close(): void {
-    void this.opts;
+    clearInterval(this.trimTimer);
+    for (const c of this.conns) c.close(1001, 'worker shutting down');
+    this.conns.clear();
+    this.tasks.clear();
+    this.ended.clear();
+    this.allSubs.clear();
+    this.nameSubs.clear();
+    this.wild = 0;
+  }
+
+  private onMessage(conn: WatcherConn, m: Message): void {
+    switch (m.type) {
+      case 'watch':
+        return this.onWatch(conn, m);
+      case 'unwatch': {
+        const s = conn.subs.get(m.sub);
+        if (s) this.end(s, 'unwatched');
+        else conn.control(JSON.stringify({ type: 'watch_end', sub: m.sub, reason: 'unwatched' }), null);
+        return;
+      }
+      case 'ping':
+      case 'pong':
+        return; // the Channel answers pings and counts every frame as a sign of life
+      case 'error':
+        this.opts.log.warn('watcher reported a protocol error', { peer: conn.ch.peerId, code: m.code, message: m.message });
+        return;
+      default:
+        this.error(conn, 'UNEXPECTED_FRAME', `a worker does not accept ${m.type} frames from a watcher`);
+    }
+  }
+
+  private onWatch(conn: WatcherConn, m: MessageOf<'watch'>): void {
+    const targets = Number(m.task !== undefined) + Number(m.name !== undefined) + Number(m.all !== undefined);
+    if (targets !== 1) return this.error(conn, 'BAD_FRAME', 'watch: exactly one of task, name or all');
+    if (m.since && m.task === undefined) return this.error(conn, 'BAD_FRAME', 'watch.since: only with task');
+    if (conn.subs.has(m.sub)) return this.error(conn, 'BAD_FRAME', `watch.sub: ${m.sub} is already in use on this connection`);
+    if (conn.subs.size >= (this.opts.maxSubsPerConnection ?? 10000)) return this.error(conn, 'BAD_FRAME', 'watch: too many subscriptions on this connection');
+    const kind = m.task !== undefined ? 'task' : m.name !== undefined ? 'name' : 'all';
+    const sub: Sub = { id: m.sub, conn, kind, target: m.task ?? m.name ?? '', framePrefix: `{"type":"event","sub":${JSON.stringify(m.sub)},"event":` };
+
+    if (kind === 'task') {
+      const b = this.tasks.get(sub.target);
+      // A watcher that has seen a newer attempt than this worker runs is in the wrong place.
+      if (!b || (m.since && m.since.attempt > b.attempt)) return conn.control(JSON.stringify({ type: 'watch_end', sub: sub.id, reason: 'not-here' }), null);
+      conn.subs.set(sub.id, sub);
+      this.replay(sub, b, m.since && m.since.attempt === b.attempt ? m.since.seq + 1 : 1);
+      if (b.ended) this.end(sub, 'ended');
+      else b.subs.add(sub);
+      return;
+    }
+    conn.subs.set(sub.id, sub);
+    if (kind === 'all') this.allSubs.add(sub);
+    else {
+      let set = this.nameSubs.get(sub.target);
+      if (!set) this.nameSubs.set(sub.target, (set = new Set()));
+      set.add(sub);
+    }
+    this.wild++;
+    // The tasks it runs now, from their first buffered event, so a bar can start mid-way.
+    for (const b of this.tasks.values()) if (!b.ended && (kind === 'all' || b.name === sub.target)) this.replay(sub, b, 1);
+  }
+
+  /** Sends the buffered events from `fromSeq` on, behind a `gap` if some are gone already. */
+  private replay(sub: Sub, b: AttemptBuffer, fromSeq: number): void {
+    if (fromSeq > b.lastSeq) return;
+    const first = b.firstSeq;
+    if (fromSeq < first) {
+      const gap: TaskEvent = { task: b.task, name: b.name, attempt: b.attempt, seq: fromSeq, ts: Date.now(), type: 'gap', lost: first - fromSeq };
+      sub.conn.enqueue(sub, gap, JSON.stringify(gap));
+    }
+    for (const e of b.from(fromSeq)) sub.conn.enqueue(sub, e, JSON.stringify(e));
+  }
+
+  /** Ends a subscription: no more events on it, then `watch_end`. */
+  private end(s: Sub, reason: 'ended' | 'unwatched'): void {
+    this.unregister(s);
+    s.conn.subs.delete(s.id);
+    s.conn.forget(s);
+    s.conn.control(JSON.stringify({ type: 'watch_end', sub: s.id, reason }), s);
+  }
+
+  private unregister(s: Sub): void {
+    if (s.kind === 'task') {
+      this.tasks.get(s.target)?.subs.delete(s);
+      return;
+    }
+    const removed = s.kind === 'all' ? this.allSubs.delete(s) : (this.nameSubs.get(s.target)?.delete(s) ?? false);
+    if (s.kind === 'name' && this.nameSubs.get(s.target)?.size === 0) this.nameSubs.delete(s.target);
+    if (removed) this.wild--;
+  }
+
+  private error(conn: WatcherConn, code: string, message: string): void {
+    conn.control(JSON.stringify({ type: 'error', code, message }), null);
+  }
+
+  /** Forgets ended attempts past the retention count or age. */
+  private trim(): void {
+    const cutoff = Date.now() - this.retainMs;
+    for (const [id, b] of this.ended) {
+      if (this.ended.size <= this.retainTasks && b.endedAt >= cutoff) break;
+      this.ended.delete(id);
+      if (this.tasks.get(id) === b && b.subs.size === 0) this.tasks.delete(id);
+    }
   }
 }
