@@ -18,6 +18,8 @@ async function seedStale(r: ReturnType<typeof redis>, keys: Keys, label: string)
     m.sadd(keys.tasks, id);
     m.sadd(keys.workerTasks('ghost-worker'), id);
   }
+  // As the assign script would have: the worker is in the index of workers with tasks.
+  m.sadd(keys.assigned, 'ghost-worker');
   await m.exec();
   return ids;
 }

@@ -1,53 +1,38 @@
 /**
  * The worker: connects to every configured distributor, runs the task functions it is assigned,
- * and records each attempt's start and end with fenced writes. Its heartbeat (one Redis write per
- * interval) keeps all its tasks alive and tells it which were taken from it or cancelled.
+ * and records each attempt's end with a fenced write. Its heartbeat (one Redis write per interval)
+ * keeps all its tasks alive and brings it its inbox of takeovers and cancels. This file owns the
+ * lifecycle, the distributor links, assignment and the seed's Redis-loss rules; the runs, the
+ * end writes and supervision have their own modules.
  */
 import { EventEmitter } from 'node:events';
-import {
-  loadConfig,
-  TaskAbortError,
-  TASK_NAME_RE,
-  type AssignedTask,
-  type TaskEvent,
-  type Message,
-  type WorkerConfig,
-} from '@taskmesh/common';
+import { loadConfig, TASK_NAME_RE, type AssignedTask, type TaskEvent, type Message, type WorkerConfig } from '@taskmesh/common';
 import {
   Keys,
+  Presence,
+  RedisGate,
   Scripts,
   createRedis,
   closeRedis,
   createLogger,
   listen,
   type Channel,
-  type Fence,
+  type Finished,
   type FinishOutcome,
-  type FinishResult,
   type Logger,
   type MeshServer,
   type Redis,
 } from '@taskmesh/common/internal';
 import { createContext, EventLog, type TaskContext } from './context';
 import { DistributorLink } from './distributor-link';
+import { Finisher } from './finisher';
+import { Run, RunTable, type AbortCode } from './run';
+import { WorkerSupervision } from './supervision';
 import { WatchHub } from './watch-hub';
 
 export type TaskFunction<C = Record<string, unknown>, R = unknown> = (config: C, ctx: TaskContext) => R | Promise<R>;
 
-const HASH_TTL_INTERVALS = 30;
 const EVENT_BUFFER = 1000;
-
-interface Run {
-  task: AssignedTask;
-  fence: Fence;
-  /** Config id of the distributor that assigned it. */
-  distributorId: string;
-  ctrl: AbortController;
-  lifecycle: EventEmitter;
-  events: EventLog;
-  /** Its end was already recorded as STOPPED at shutdown: whatever it returns later is dropped. */
-  abandoned?: boolean;
-}
 
 export interface WorkerEvents {
   /** Every task event (progress, log, state...), as watchers receive them. */
@@ -59,24 +44,23 @@ export class Worker extends EventEmitter<WorkerEvents> {
   readonly keys: Keys;
   private readonly log: Logger;
   private readonly fns = new Map<string, TaskFunction>();
-  private readonly runs = new Map<string, Run>();
+  private readonly runs = new RunTable();
   private readonly links: DistributorLink[] = [];
-  /** Runs whose function has returned but whose end is not recorded yet (fenced, so safe to land late). */
-  private readonly finishing = new Map<string, Promise<unknown>>();
-  /** Ids recorded against this worker that it does not run, and since when (local clock). */
-  private unknownSince = new Map<string, number>();
-  private beating = false;
+  private readonly hub: WatchHub;
+  private readonly gate: RedisGate;
   private redis!: Redis;
   private scripts!: Scripts;
+  private presence!: Presence;
+  private finisher!: Finisher;
+  private supervision!: WorkerSupervision;
   private server: MeshServer | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private started = false;
   private draining = false;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private redisUp = false;
-  private redisWaiters: Array<() => void> = [];
-  private hub!: WatchHub;
+  /** Redis answered again and the fences are being checked before anything else is written. */
+  private recovering = false;
 
   constructor(config: WorkerConfig | string, overrides: Record<string, unknown> = {}) {
     super();
@@ -84,6 +68,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.keys = new Keys(this.config.redis.prefix);
     this.log = createLogger(`worker[${this.config.id}]`);
     this.hub = new WatchHub({ log: this.log, maxMessageBytes: this.config.limits.max_message_bytes });
+    this.gate = new RedisGate((up, reason) => (up ? this.onRedisUp() : this.onRedisLost(reason)));
   }
 
   get id(): string {
@@ -96,7 +81,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   get running(): number {
-    return this.runs.size;
+    return this.runs.running;
   }
 
   get taskNames(): string[] {
@@ -122,10 +107,27 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const c = this.config;
     this.redis = createRedis(c.redis, { name: `taskmesh-worker-${c.id}` });
     this.scripts = new Scripts(this.redis, this.keys);
+    this.presence = new Presence(this.redis, this.keys, 'worker', c.id, c.health.interval_ms);
+    this.finisher = new Finisher(this.scripts, c.id);
+    this.supervision = new WorkerSupervision({
+      id: c.id,
+      runs: this.runs,
+      scripts: this.scripts,
+      redis: this.redis,
+      keys: this.keys,
+      presence: this.presence,
+      log: this.log,
+      intervalMs: c.health.interval_ms,
+      register: () => this.register(),
+      abort: (run, code, message) => this.abort(run, code, message),
+      redisLost: (reason) => this.gate.set(false, reason),
+      redisOk: () => void this.onRedisBack(),
+      tellAny: (msg) => this.tellAny(msg),
+    });
     try {
       await this.redis.ping();
-      this.redisUp = true;
-      this.redis.on('close', () => this.onRedisLost('connection closed'));
+      this.gate.set(true);
+      this.redis.on('close', () => this.gate.set(false, 'connection closed'));
       this.redis.on('ready', () => void this.onRedisBack());
 
       this.server = await listen({
@@ -139,9 +141,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         allow: c.allow.watchers,
         accept: ['watcher'],
         log: this.log,
-        onChannel: (ch) => this.onWatcher(ch),
+        onChannel: (ch) => this.hub.attach(ch),
       });
-      await this.registerInRedis();
+      await this.register();
     } catch (err) {
       // A worker that could not start leaves nothing open behind it (a port in use, no Redis).
       await this.server?.close();
@@ -149,7 +151,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw err;
     }
     this.started = true;
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), c.health.interval_ms);
+    this.heartbeatTimer = setInterval(() => void this.supervision.beat(), c.health.interval_ms);
     for (const [host, port] of c.distributors) {
       const link = new DistributorLink(host, port, c, this.log, (l, ch) => this.onDistributor(l, ch));
       this.links.push(link);
@@ -172,132 +174,58 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.draining = true;
     for (const l of this.links) l.channel?.send({ type: 'draining' });
     const deadline = Date.now() + this.config.shutdown_grace_ms;
-    while (this.runs.size > 0 && Date.now() < deadline) await sleep(25);
-    for (const run of this.runs.values()) this.abort(run, 'TASK_STOPPED', 'the worker is shutting down');
+    while (this.runs.running > 0 && Date.now() < deadline) await sleep(25);
+    for (const run of this.runs.active()) this.abort(run, 'TASK_STOPPED', 'the worker is shutting down');
     const settleBy = Date.now() + 2000;
-    while ((this.runs.size > 0 || this.finishing.size > 0) && Date.now() < settleBy) await sleep(25);
+    while (this.runs.size > 0 && Date.now() < settleBy) await sleep(25);
     // Functions that ignore their signal: record STOPPED for them now, so leaving is not a stall.
-    for (const run of [...this.runs.values()]) {
-      run.abandoned = true;
-      this.runs.delete(run.task.id);
-      const r = await this.scripts.finish(run.task.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
-      if (r?.result === 'recorded') this.tell(run, { type: 'done', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.size });
+    for (const run of [...this.runs.active()]) {
+      this.runs.move(run, 'abandoned');
+      this.runs.remove(run);
+      const r = await this.scripts.finish(run.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
+      if (r?.result === 'recorded') this.tell(run, { type: 'done', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.running });
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.closed = true;
     try {
-      await this.redis.multi().srem(this.keys.workers, this.id).del(this.keys.worker(this.id)).exec();
+      await this.presence.leave();
     } catch (err) {
       this.log.warn('could not deregister', { reason: (err as Error).message });
     }
     for (const l of this.links) l.stop();
     this.hub.close();
     await this.server?.close();
-    for (const w of this.redisWaiters) w();
+    this.gate.close();
     await closeRedis(this.redis);
     this.log.info('stopped');
   }
 
   // ---- Redis -------------------------------------------------------------------------------
 
-  private async registerInRedis(): Promise<void> {
+  private async register(): Promise<void> {
     const c = this.config;
-    await this.redis
-      .multi()
-      .hset(this.keys.worker(this.id), {
-        id: this.id,
-        host: c.advertise_host,
-        port: this.port,
-        tasks: JSON.stringify(this.taskNames),
-        concurrency: c.concurrency,
-        running: this.runs.size,
-        updated_at: Date.now(),
-      })
-      .pexpire(this.keys.worker(this.id), c.health.interval_ms * HASH_TTL_INTERVALS)
-      .sadd(this.keys.workers, this.id)
-      .exec();
+    await this.presence.announce({
+      host: c.advertise_host,
+      port: this.port,
+      tasks: JSON.stringify(this.taskNames),
+      concurrency: c.concurrency,
+      running: this.runs.running,
+    });
   }
 
   private async announceTasks(): Promise<void> {
-    await this.registerInRedis().catch(() => undefined);
+    await this.register().catch(() => undefined);
     for (const l of this.links) if (l.channel) this.sendRegister(l.channel);
-  }
-
-  private async heartbeat(): Promise<void> {
-    if (this.closed || this.beating) return;
-    this.beating = true;
-    try {
-      // Twice at most: a worker whose hash was gone registers again, then checks its fences at once.
-      for (let round = 0; round < 2; round++) {
-        const runs = [...this.runs.values()];
-        let r;
-        try {
-          r = await this.scripts.heartbeat(this.id, this.config.health.interval_ms * HASH_TTL_INTERVALS, runs.map((x) => ({ id: x.task.id, ...x.fence })));
-        } catch (err) {
-          this.onRedisLost((err as Error).message);
-          return;
-        }
-        if (!this.redisUp) void this.onRedisBack();
-        if (r.kind === 'unregistered') {
-          try {
-            await this.registerInRedis();
-          } catch (err) {
-            this.onRedisLost((err as Error).message);
-            return;
-          }
-          continue;
-        }
-        for (const i of r.lost) {
-          const run = runs[i];
-          if (run) this.abort(run, 'TASK_TAKEN_OVER', `task ${run.task.id} was taken over by a newer attempt (epoch moved on from ${run.fence.epoch})`);
-        }
-        for (const i of r.cancel) {
-          const run = runs[i];
-          if (run) this.abort(run, 'TASK_CANCELLED', `task ${run.task.id} was cancelled by a client`);
-        }
-        await this.giveBackUnknown(r.unknown).catch(() => undefined);
-        return;
-      }
-    } finally {
-      this.beating = false;
-    }
-  }
-
-  /**
-   * Tasks recorded against this worker that it does not run: their assign frame never arrived
-   * (a distributor died between assigning and sending, or the socket dropped). One that has been
-   * unknown here for two intervals (by this worker's own clock) is given back as STOPPED, so a
-   * distributor requeues it; a frame still in flight arrives well within that time.
-   */
-  private async giveBackUnknown(ids: string[]): Promise<void> {
-    const now = Date.now();
-    const seen = new Map<string, number>();
-    for (const id of ids) {
-      if (this.runs.has(id) || this.finishing.has(id)) continue;
-      seen.set(id, this.unknownSince.get(id) ?? now);
-    }
-    this.unknownSince = seen;
-    for (const [id, since] of seen) {
-      if (now - since < 2 * this.config.health.interval_ms || this.runs.has(id) || this.finishing.has(id)) continue;
-      const fence = await this.scripts.giveBack(id, this.id);
-      seen.delete(id);
-      if (fence) {
-        this.log.warn('gave back a task assigned to this worker that never reached it', { task: id, epoch: fence.epoch });
-        this.tellAny({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: this.runs.size });
-      }
-    }
   }
 
   /** The seed's rules: tell the distributors, pause, resume state_optional tasks, stop the rest. */
   private onRedisLost(reason: string): void {
-    if (!this.redisUp || this.closed) return;
-    this.redisUp = false;
-    this.log.warn('Redis connection lost', { reason, running: this.runs.size });
+    if (this.closed) return;
+    this.log.warn('Redis connection lost', { reason, running: this.runs.running });
     for (const l of this.links) l.channel?.send({ type: 'redis', up: false });
-    for (const run of this.runs.values()) {
+    for (const run of this.runs.active()) {
       this.signalLifecycle(run, 'pause');
-      const link = this.links.find((l) => l.open && l.distributorId === run.distributorId);
-      if (link && run.task.state_optional) {
+      if (this.openLinkTo(run) && run.task.state_optional) {
         this.signalLifecycle(run, 'resume');
       } else {
         this.abort(run, 'TASK_STOPPED', 'the worker lost its Redis connection');
@@ -305,70 +233,51 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  /** Redis answers again: check every surviving attempt's fence before anything else is written. */
+  private async onRedisBack(): Promise<void> {
+    if (this.gate.up || this.closed || this.recovering) return;
+    this.recovering = true;
+    try {
+      await this.supervision.verify();
+    } catch {
+      return;
+    } finally {
+      this.recovering = false;
+    }
+    this.gate.set(true);
+  }
+
+  private onRedisUp(): void {
+    if (!this.started) return;
+    this.log.info('Redis connection back', { running: this.runs.running });
+    for (const l of this.links) l.channel?.send({ type: 'redis', up: true });
+  }
+
   /** A throwing 'pause'/'resume' listener is the task's problem, never the worker's. */
   private signalLifecycle(run: Run, event: 'pause' | 'resume'): void {
     try {
       run.lifecycle.emit(event);
     } catch (err) {
-      this.log.warn(`a task's ${event} listener threw`, { task: run.task.id, reason: (err as Error).message });
-    }
-  }
-
-  private async onRedisBack(): Promise<void> {
-    if (this.redisUp || this.closed) return;
-    // Check every surviving attempt's fence before anything else is written.
-    try {
-      this.redisUp = true;
-      await this.heartbeat();
-    } catch {
-      return;
-    }
-    if (!this.redisUp) return;
-    this.log.info('Redis connection back', { running: this.runs.size });
-    for (const l of this.links) l.channel?.send({ type: 'redis', up: true });
-    const waiters = this.redisWaiters;
-    this.redisWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private waitForRedis(): Promise<void> {
-    if (this.redisUp || this.closed) return Promise.resolve();
-    return new Promise((r) => this.redisWaiters.push(r));
-  }
-
-  /** A fenced write that waits out a Redis outage (a refused write is final, an unreachable one is not). */
-  private async fenced<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
-    for (;;) {
-      await this.waitForRedis();
-      try {
-        return await fn();
-      } catch (err) {
-        if (this.closed) {
-          this.log.warn(`gave up writing ${what}`, { reason: (err as Error).message });
-          return undefined;
-        }
-        this.onRedisLost((err as Error).message);
-        await sleep(100);
-      }
+      this.log.warn(`a task's ${event} listener threw`, { task: run.id, reason: (err as Error).message });
     }
   }
 
   // ---- distributors ------------------------------------------------------------------------
 
   private sendRegister(ch: Channel): void {
-    ch.send({ type: 'register', prefix: this.config.redis.prefix, tasks: this.taskNames, concurrency: this.config.concurrency, running: this.runs.size, watch_host: this.config.advertise_host, watch_port: this.port });
+    ch.send({ type: 'register', prefix: this.config.redis.prefix, tasks: this.taskNames, concurrency: this.config.concurrency, running: this.runs.running, watch_host: this.config.advertise_host, watch_port: this.port });
   }
 
   private onDistributor(link: DistributorLink, ch: Channel): void {
     this.sendRegister(ch);
-    if (!this.redisUp) ch.send({ type: 'redis', up: false });
+    if (!this.gate.up) ch.send({ type: 'redis', up: false });
     if (this.draining) ch.send({ type: 'draining' });
-    ch.startHealth(this.config.health.interval_ms, this.config.health.misses, () => this.runs.size);
+    ch.startHealth(this.config.health.interval_ms, this.config.health.misses, () => this.runs.running);
     ch.on('message', (msg) => this.onDistributorMessage(link, ch, msg));
     ch.on('close', () => {
       // Without Redis and now without its distributor, nobody vouches for a state_optional task.
-      if (this.redisUp || this.closed) return;
-      for (const run of this.runs.values()) {
+      if (this.gate.up || this.closed) return;
+      for (const run of this.runs.active()) {
         if (run.distributorId === ch.peerId) this.abort(run, 'TASK_STOPPED', 'the worker lost Redis and then its distributor');
       }
     });
@@ -381,7 +290,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         return;
       case 'revoke': {
         const run = this.runs.get(msg.id);
-        if (run && run.fence.epoch <= msg.epoch) {
+        if (run && run.phase === 'running' && run.fence.epoch <= msg.epoch) {
           if (msg.reason === 'cancelled') this.abort(run, 'TASK_CANCELLED', `task ${msg.id} was cancelled by a client`);
           else this.abort(run, 'TASK_TAKEN_OVER', `task ${msg.id} was taken over by a newer attempt`);
         }
@@ -399,57 +308,43 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private onAssign(ch: Channel, task: AssignedTask): void {
-    const reject = (reason: string) => ch.send({ type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason, running: this.runs.size });
+    const reject = (reason: string) => ch.send({ type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason, running: this.runs.running });
     if (this.draining) return void reject('draining');
-    if (!this.redisUp) return void reject('no Redis connection');
-    if (this.runs.size >= this.config.concurrency) return void reject('at concurrency limit');
-    if (this.finishing.has(task.id)) return void reject('an older attempt of this task is still recording its end here');
+    if (!this.gate.up) return void reject('no Redis connection');
+    if (this.runs.running >= this.config.concurrency) return void reject('at concurrency limit');
     const older = this.runs.get(task.id);
     if (older) {
+      if (older.phase === 'recording') return void reject('an older attempt of this task is still recording its end here');
       // A newer attempt of a task still running here: the old run was taken over.
       if (older.fence.epoch < task.epoch) this.abort(older, 'TASK_TAKEN_OVER', `task ${task.id} was taken over by a newer attempt (epoch ${task.epoch})`);
       return void reject('an older attempt of this task is still stopping here');
     }
     const fn = this.fns.get(task.name);
     if (!fn) return void reject(`no task named ${task.name}`);
-    const run: Run = {
-      task,
-      fence: { epoch: task.epoch, assignment: task.assignment },
-      distributorId: ch.peerId,
-      ctrl: new AbortController(),
-      lifecycle: new EventEmitter(),
-      events: new EventLog(task.id, task.name, task.attempt, EVENT_BUFFER, (e) => this.emitTaskEvent(e)),
-    };
+    const run = new Run(task, ch.peerId, new EventLog(task.id, task.name, task.attempt, EVENT_BUFFER, (e) => this.emitTaskEvent(e)));
     // The slot is taken before any await, so concurrency can never be exceeded.
-    this.runs.set(task.id, run);
+    this.runs.add(run);
     void this.execute(run, fn);
   }
 
   // ---- running a task ----------------------------------------------------------------------
 
-  private abort(run: Run, code: 'TASK_TAKEN_OVER' | 'TASK_CANCELLED' | 'TASK_STOPPED', message: string): void {
-    if (run.ctrl.signal.aborted) return;
-    this.log.info('aborting task', { task: run.task.id, reason: message });
-    run.ctrl.abort(new TaskAbortError(code, message));
-    if (code === 'TASK_STOPPED' && !this.redisUp) {
+  private abort(run: Run, code: AbortCode, message: string): void {
+    if (!run.abort(code, message)) return;
+    this.log.info('aborting task', { task: run.id, reason: message });
+    if (code === 'TASK_STOPPED' && !this.gate.up) {
       // Nobody can hear from Redis: tell a distributor at once, so it records STOPPED and requeues.
-      this.tell(run, { type: 'release', id: run.task.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.size });
+      this.tell(run, { type: 'release', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.running });
     }
   }
 
+  /**
+   * Runs the function. The assign script already recorded the start (RUNNING, started_at), so the
+   * run writes nothing until it ends; a run whose attempt was taken over meanwhile learns it from
+   * its inbox within one heartbeat, and its end write is refused in any case.
+   */
   private async execute(run: Run, fn: TaskFunction): Promise<void> {
     const { task } = run;
-    let started: boolean | undefined;
-    try {
-      started = await this.scripts.start(task.id, run.fence);
-    } catch (err) {
-      this.log.warn('could not record the start', { task: task.id, reason: (err as Error).message });
-    }
-    if (!started) {
-      this.release(run);
-      this.tell(run, { type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason: started === false ? 'attempt no longer current' : 'start not recorded', running: this.runs.size });
-      return;
-    }
     run.events.push('state', { state: 'RUNNING' });
     const ctx = createContext(
       { id: task.id, name: task.name, attempt: task.attempt, signal: run.ctrl.signal, events: run.events, lifecycle: run.lifecycle },
@@ -462,49 +357,44 @@ export class Worker extends EventEmitter<WorkerEvents> {
       outcome = 'END';
       payload = JSON.stringify(result ?? null);
     } catch (err) {
-      const reason = run.ctrl.signal.reason as unknown;
-      if (run.ctrl.signal.aborted && reason instanceof TaskAbortError) {
-        outcome = reason.code === 'TASK_CANCELLED' ? 'CANCELLED' : 'STOPPED';
-        payload = reason.message;
+      const code = run.abortCode;
+      if (code) {
+        outcome = code === 'TASK_CANCELLED' ? 'CANCELLED' : 'STOPPED';
+        payload = (run.ctrl.signal.reason as Error).message;
       } else {
         outcome = 'ERROR';
         payload = err instanceof Error ? err.message || err.name : String(err);
       }
     }
     // A result computed after the attempt was taken over is never written.
-    if ((run.ctrl.signal.reason as TaskAbortError | undefined)?.code === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
-    if (run.abandoned) return;
-    this.release(run);
-    const write = this.fenced(`the end of task ${task.id}`, () => this.scripts.finish(task.id, this.id, run.fence, outcome, payload, outcome === 'STOPPED' ? 'stopped' : ''));
-    this.finishing.set(task.id, write);
-    const recorded = await write;
-    this.finishing.delete(task.id);
+    if (run.abortCode === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
+    if (run.phase === 'abandoned') return;
+    this.runs.move(run, 'recording');
+    const recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
+    if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
     this.settle(run, recorded, payload);
   }
 
-  /** Frees the slot of this run (never of a newer run of the same task). */
-  private release(run: Run): void {
-    if (this.runs.get(run.task.id) === run) this.runs.delete(run.task.id);
-  }
-
   /** Reports what was really recorded (the record's state, not what this run hoped for). */
-  private settle(run: Run, recorded: { result: FinishResult; state: string } | 'taken-over' | undefined, payload?: string): void {
-    this.release(run);
+  private settle(run: Run, recorded: Finished | 'taken-over' | undefined, payload?: string): void {
+    this.runs.remove(run);
     const { task } = run;
     if (recorded === undefined) return;
     if (recorded === 'taken-over' || recorded.result === 'refused') {
       this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
-      this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.size });
+      this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
       return;
     }
     const { result, state } = recorded;
     if (result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
     run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
-    this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state, running: this.runs.size });
+    const done = state === 'END' || state === 'FAILED' || state === 'CANCELLED' || state === 'STOPPED' ? state : 'TAKEN_OVER';
+    this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: done, running: this.runs.running });
   }
 
   private emitTaskEvent(e: TaskEvent): void {
     this.hub.publish(e);
+    if (this.listenerCount('task') === 0) return;
     try {
       this.emit('task', e);
     } catch (err) {
@@ -512,9 +402,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  private openLinkTo(run: Run): DistributorLink | undefined {
+    return this.links.find((l) => l.open && l.distributorId === run.distributorId);
+  }
+
   /** Sends to the distributor that assigned the task, or any connected one. */
   private tell(run: Run, msg: Message): void {
-    const own = this.links.find((l) => l.open && l.distributorId === run.distributorId);
+    const own = this.openLinkTo(run);
     if (own) own.channel?.send(msg);
     else this.tellAny(msg);
   }
@@ -528,12 +422,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (!fn) throw new Error(`no task named ${name} on this worker`);
     ctx.signal.throwIfAborted();
     return fn(input as Record<string, unknown>, ctx);
-  }
-
-  // ---- watchers ----------------------------------------------------------------------------
-
-  private onWatcher(ch: Channel): void {
-    this.hub.attach(ch);
   }
 }
 
