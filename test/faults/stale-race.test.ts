@@ -47,7 +47,10 @@ describe('stale requeue race', () => {
     const ids = await seedStale(r, keys, 'bins');
     const states = async () => (await Promise.all(ids.map((id) => r.hget(keys.task(id), 'state')))).every((s) => s === 'QUEUED');
     await waitFor('all requeued', states, 30000);
-    const requeued = procs.map((p) => (p.output.match(/task requeued task=bins-/g) ?? []).length);
+    // Log lines travel through pipes after the writes landed: wait until both have drained.
+    const logged = () => procs.map((p) => (p.output.match(/task requeued task=bins-/g) ?? []).length);
+    await waitFor('the requeue log lines', () => logged().reduce((a, b) => a + b, 0) >= N, 10000).catch(() => undefined);
+    const requeued = logged();
     console.log(`stale race: ${N} stale tasks requeued by the two distributors as ${requeued.join(' + ')}`);
     expect(requeued[0]! + requeued[1]!).toBe(N);
     const after = await Promise.all(ids.map((id) => r.hmget(keys.task(id), 'epoch', 'stalls')));

@@ -1,0 +1,123 @@
+/**
+ * Supervision costs O(workers + changes) per interval, never O(tasks): one worker heartbeat costs
+ * the same number of Redis commands with 1 and with 1,000 running tasks, and terminal records
+ * leave after retention.terminal_ms with their id.
+ */
+import { Keys } from '@taskmesh/common/internal';
+import { TaskClient, loadConfig } from '@taskmesh/common';
+import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, RedisServer, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+
+/** Redis's own counters: commands processed, EVALSHA calls (one per heartbeat here), INFO calls. */
+async function counters(r: ReturnType<typeof redis>): Promise<{ total: number; evalsha: number; info: number }> {
+  const all = await r.info('all');
+  const n = (re: RegExp) => Number(re.exec(all)?.[1] ?? 0);
+  return { total: n(/total_commands_processed:(\d+)/), evalsha: n(/cmdstat_evalsha:calls=(\d+)/), info: n(/cmdstat_info:calls=(\d+)/) };
+}
+
+describe('heartbeat cost', () => {
+  let server: RedisServer;
+  const procs: Proc[] = [];
+  let r: ReturnType<typeof redis>;
+  let client: TaskClient;
+  const prefix = randomPrefix('hbcost');
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    r = redis(server.url);
+    client = new TaskClient(loadConfig('cli', clientConfig(prefix, server.url)));
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await client.close();
+    r.disconnect();
+    await server.stopProcess();
+  });
+
+  /** Redis commands per worker heartbeat, counted while only the worker talks to Redis (its distributor is frozen). */
+  async function perHeartbeat(d: Proc): Promise<number> {
+    d.signal('SIGSTOP');
+    try {
+      // Let whatever the distributor had in flight land before counting.
+      const first = await counters(r);
+      await waitFor('two heartbeats', async () => (await counters(r)).evalsha >= first.evalsha + 2, 10000);
+      const a = await counters(r);
+      await waitFor('twenty heartbeats', async () => (await counters(r)).evalsha >= a.evalsha + 20, 15000, 50);
+      const b = await counters(r);
+      // The polling's own INFO calls are counted by Redis too: take them out.
+      return (b.total - a.total - (b.info - a.info)) / (b.evalsha - a.evalsha);
+    } finally {
+      d.signal('SIGCONT');
+    }
+  }
+
+  test('one heartbeat costs the same commands with 1 and with 1,000 running tasks', async () => {
+    const dir = tmpDir('hbcost');
+    const port = await freePort();
+    // Long health timeouts: the frozen distributor must not be declared down while we count.
+    const health = { interval_ms: 100, misses: 1000 };
+    const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'hb-d', health, watch: { own_interval_ms: 100, all_interval_ms: 1000, stale_ms: 60000 } }, server.url))], {}, 'd');
+    procs.push(d);
+    await d.waitForOutput(/ started /);
+    const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'hb-w', concurrency: 1000, health }, server.url)), '--tasks', FIXTURE_TASKS], {}, 'w');
+    procs.push(w);
+    await d.waitForOutput(/worker connected worker=hb-w/);
+    const keys = new Keys(prefix);
+
+    await client.submit('sleep', { ms: 120000 });
+    await waitFor('1 running', async () => (await r.scard(keys.workerTasks('hb-w'))) === 1 && (await r.hget(keys.worker('hb-w'), 'running')) === '1');
+    const one = await perHeartbeat(d);
+
+    for (let i = 0; i < 999; i++) await client.submit('sleep', { ms: 120000 });
+    await waitFor('1000 running', async () => (await r.scard(keys.workerTasks('hb-w'))) === 1000 && (await r.hget(keys.worker('hb-w'), 'running')) === '1000', 30000);
+    const thousand = await perHeartbeat(d);
+
+    console.log(`Redis commands per worker heartbeat: ${one.toFixed(2)} with 1 running task, ${thousand.toFixed(2)} with 1000`);
+    expect(one).toBeLessThanOrEqual(8);
+    expect(Math.abs(thousand - one)).toBeLessThan(0.5);
+  }, 120000);
+});
+
+describe('retention', () => {
+  const prefix = randomPrefix('retain');
+  const keys = new Keys(prefix);
+  const r = redis();
+  const procs: Proc[] = [];
+  let client: TaskClient;
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    await client?.close();
+    await cleanPrefix(prefix);
+    r.disconnect();
+  });
+
+  test('a terminal record past retention.terminal_ms is gone with its id; live ones stay', async () => {
+    const dir = tmpDir('retain');
+    const port = await freePort();
+    procs.push(spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'ret-d', retention: { terminal_ms: 1500 }, watch: { own_interval_ms: 200, all_interval_ms: 200, stale_ms: 1500 } }))], {}, 'd'));
+    await procs[0]!.waitForOutput(/ started /);
+    procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ret-w' })), '--tasks', FIXTURE_TASKS], {}, 'w'));
+    await procs[0]!.waitForOutput(/worker connected worker=ret-w/);
+    client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
+    const done = await client.submit('echo', { n: 1 });
+    const failed = await client.submit('fail', {}, { max_attempts: 1 });
+    const long = await client.submit('sleep', { ms: 20000 });
+    const end = await client.wait(done, { timeoutMs: 10000 });
+    expect(end.state).toBe('END');
+    expect((await client.wait(failed, { timeoutMs: 10000 })).state).toBe('FAILED');
+    expect(await r.zscore(keys.ended, done)).not.toBeNull();
+    // Still there well before its time is up.
+    expect(await r.sismember(keys.tasks, done)).toBe(1);
+    await waitFor('the END record to be removed', async () => (await r.exists(keys.task(done))) === 0, 10000);
+    const removedAfter = Date.now() - end.ended_at!;
+    expect(removedAfter).toBeGreaterThanOrEqual(1500);
+    await waitFor('the FAILED record to be removed', async () => (await r.exists(keys.task(failed))) === 0, 10000);
+    for (const id of [done, failed]) {
+      expect(await r.sismember(keys.tasks, id)).toBe(0);
+      expect(await r.zscore(keys.ended, id)).toBeNull();
+    }
+    // A running task is not terminal: it stays, whatever its age.
+    const live = await client.status(long);
+    expect(live?.state).toBe('RUNNING');
+    expect(await r.sismember(keys.tasks, long)).toBe(1);
+    await expect(client.status(done)).resolves.toBeNull();
+  });
+});
