@@ -25,7 +25,7 @@ export {
 export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, type ErrorCode } from './errors';
 export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
 export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';
-export { CloseCode, PROTOCOL_VERSION, decodeFrame, encodeFrame, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType } from './protocol';
+export { CloseCode, PROTOCOL_VERSION, DONE_STATES, decodeFrame, encodeFrame, type DoneState, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType, type WatchSince, type WatchEndReason } from './protocol';
 export { generateDevCerts, generateCa, generateLeaf, DEFAULT_CERT_NAMES } from './certs';
 export {
   MemoryStore,

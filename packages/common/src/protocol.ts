@@ -20,6 +20,8 @@ export const CloseCode = {
   DUPLICATE_ID: 4006,
   PREFIX_MISMATCH: 4007,
   CERT_EXPIRED: 4008,
+  /** A watcher fell too far behind on its events (docs/protocol.md, "Backpressure"). */
+  WATCHER_TOO_SLOW: 4009,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -50,11 +52,28 @@ export interface AssignedTask {
   state_optional: boolean;
 }
 
+/** How an attempt ended, as a worker reports it: the recorded state, or TAKEN_OVER (nothing recorded). */
+export const DONE_STATES = ['END', 'FAILED', 'CANCELLED', 'STOPPED', 'TAKEN_OVER'] as const;
+export type DoneState = (typeof DONE_STATES)[number];
+
+/** Frames that one `batch` frame carries at most, and its size bound (below any sane maxPayload). */
+export const BATCH_MAX_FRAMES = 1000;
+export const BATCH_MAX_BYTES = 65536;
+
 export interface TaskRef {
   id: string;
   epoch: number;
   assignment: string;
 }
+
+/** Where a `watch` resumes: only events after this (attempt, seq). */
+export interface WatchSince {
+  attempt: number;
+  seq: number;
+}
+
+/** Why a watch subscription ended (`watch_end`). */
+export type WatchEndReason = 'ended' | 'not-here' | 'unwatched';
 
 export type Message =
   | { type: 'hello'; v: number; role: 'distributor' | 'worker'; id: string; nonce: string }
@@ -65,17 +84,22 @@ export type Message =
   | { type: 'pong'; ts: number }
   | { type: 'assign'; task: AssignedTask }
   | { type: 'reject'; id: string; epoch: number; assignment: string; reason: string; running: number }
-  | { type: 'done'; id: string; epoch: number; assignment: string; state: string; running: number }
+  | { type: 'done'; id: string; epoch: number; assignment: string; state: DoneState; running: number }
   | { type: 'release'; id: string; epoch: number; assignment: string; reason: string; running: number }
   | { type: 'redis'; up: boolean }
   | { type: 'draining' }
   | { type: 'revoke'; id: string; epoch: number; reason: 'taken-over' | 'cancelled' }
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  | { type: 'batch'; frames: Message[] }
+  | { type: 'watch'; sub: string; task?: string; name?: string; all?: true; since?: WatchSince }
+  | { type: 'unwatch'; sub: string }
+  | { type: 'event'; sub: string; event: TaskEvent }
+  | { type: 'watch_end'; sub: string; reason: WatchEndReason };
 
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
-type FieldKind = 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'any' | 'task' | 'role-d' | 'role-c' | 'revoke-reason';
+type FieldKind = 'done-state' | 'frames' | 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'any' | 'task' | 'role-d' | 'role-c' | 'revoke-reason' | 'true' | 'since' | 'task-event' | 'watch-end-reason';
 type FieldSpec = Record<string, FieldKind | `${FieldKind}?`>;
 
 const SCHEMAS: Record<MessageType, FieldSpec> = {
@@ -87,13 +111,21 @@ const SCHEMAS: Record<MessageType, FieldSpec> = {
   pong: { ts: 'number' },
   assign: { task: 'task' },
   reject: { id: 'string', epoch: 'int', assignment: 'string', reason: 'string', running: 'int' },
-  done: { id: 'string', epoch: 'int', assignment: 'string', state: 'string', running: 'int' },
+  done: { id: 'string', epoch: 'int', assignment: 'string', state: 'done-state', running: 'int' },
   release: { id: 'string', epoch: 'int', assignment: 'string', reason: 'string', running: 'int' },
   redis: { up: 'boolean' },
   draining: {},
   revoke: { id: 'string', epoch: 'int', reason: 'revoke-reason' },
   error: { code: 'string', message: 'string' },
+  batch: { frames: 'frames' },
+  watch: { sub: 'string', task: 'string?', name: 'string?', all: 'true?', since: 'since?' },
+  unwatch: { sub: 'string' },
+  event: { sub: 'string', event: 'task-event' },
+  watch_end: { sub: 'string', reason: 'watch-end-reason' },
 };
+
+const SINCE_SPEC: FieldSpec = { attempt: 'int', seq: 'int' };
+const TASK_EVENT_SPEC: FieldSpec = { task: 'string', name: 'string', attempt: 'int', seq: 'int', ts: 'number', type: 'string' };
 
 const TASK_SPEC: FieldSpec = { id: 'string', name: 'string', config: 'any', epoch: 'int', assignment: 'string', attempt: 'int', state_optional: 'boolean' };
 
@@ -109,6 +141,12 @@ function check(kind: FieldKind, v: unknown): boolean {
     case 'role-d': return v === 'distributor' || v === 'worker';
     case 'role-c': return v === 'worker' || v === 'watcher';
     case 'revoke-reason': return v === 'taken-over' || v === 'cancelled';
+    case 'done-state': return (DONE_STATES as readonly unknown[]).includes(v);
+    case 'frames': return Array.isArray(v) && v.length >= 1 && v.length <= BATCH_MAX_FRAMES;
+    case 'true': return v === true;
+    case 'since': return typeof v === 'object' && v !== null && checkFields(SINCE_SPEC, v as Record<string, unknown>) === null;
+    case 'task-event': return typeof v === 'object' && v !== null && checkFields(TASK_EVENT_SPEC, v as Record<string, unknown>) === null;
+    case 'watch-end-reason': return v === 'ended' || v === 'not-here' || v === 'unwatched';
   }
 }
 
@@ -137,11 +175,24 @@ export function decodeFrame(data: string): Decoded {
   } catch {
     return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'frame is not JSON') };
   }
+  return checkFrame(o, true);
+}
+
+/** Validates one parsed frame; a `batch` is valid only when every frame in it is (no nesting). */
+function checkFrame(o: unknown, top: boolean): Decoded {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'frame is not a JSON object') };
   const type = (o as { type?: unknown }).type;
   if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `unknown frame type ${JSON.stringify(type)}`) };
   const problem = checkFields(SCHEMAS[type as MessageType], o as Record<string, unknown>);
   if (problem) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `${type}.${problem}`) };
+  if (type === 'batch') {
+    if (!top) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, 'batch.frames: a batch cannot hold a batch') };
+    const frames = (o as { frames: unknown[] }).frames;
+    for (let i = 0; i < frames.length; i++) {
+      const inner = checkFrame(frames[i], false);
+      if (!inner.ok) return { ok: false, error: new FrameError(CloseCode.PROTOCOL_ERROR, `batch.frames[${i}]: ${inner.error.message}`) };
+    }
+  }
   return { ok: true, msg: o as Message };
 }
 

@@ -6,7 +6,7 @@
  * end writes and supervision have their own modules.
  */
 import { EventEmitter } from 'node:events';
-import { loadConfig, TASK_NAME_RE, type AssignedTask, type TaskEvent, type Message, type WorkerConfig } from '@taskmesh/common';
+import { DONE_STATES, loadConfig, TASK_NAME_RE, type AssignedTask, type DoneState, type TaskEvent, type Message, type WorkerConfig } from '@taskmesh/common';
 import {
   Keys,
   Presence,
@@ -388,7 +388,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { result, state } = recorded;
     if (result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
     run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
-    const done = state === 'END' || state === 'FAILED' || state === 'CANCELLED' || state === 'STOPPED' ? state : 'TAKEN_OVER';
+    const done = (DONE_STATES as readonly string[]).includes(state) ? (state as DoneState) : 'TAKEN_OVER';
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: done, running: this.runs.running });
   }
 
