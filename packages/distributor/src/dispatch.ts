@@ -9,6 +9,8 @@ import type { DistributorState } from './state';
 import type { Requeuer } from './requeue';
 import type { WorkerLink } from './worker-link';
 
+/** Tasks claimed per assign script call. */
+const ASSIGN_CHUNK = 64;
 /** Rounds one dispatch run makes at most before yielding to a new run. */
 const MAX_ROUNDS = 1000;
 
@@ -64,7 +66,8 @@ export class Dispatcher {
           w.reserve(id);
           (batches.get(w) ?? batches.set(w, []).get(w)!).push(id);
         }
-        for (const [w, batch] of batches) jobs.push(this.assign(w, n, batch));
+        // Smaller claims overlap: the first frames leave while Redis still runs the next claim.
+        for (const [w, batch] of batches) for (let j = 0; j < batch.length; j += ASSIGN_CHUNK) jobs.push(this.assign(w, n, batch.slice(j, j + ASSIGN_CHUNK)));
       });
       if (jobs.length === 0) return;
       const assigned = (await Promise.all(jobs)).reduce((a, b) => a + b, 0);
