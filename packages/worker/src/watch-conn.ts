@@ -4,7 +4,8 @@
  * waits on TLS or the socket. The outbox is where backpressure is decided (docs/protocol.md,
  * "Backpressure"):
  *
- * - frames go to the socket only while ws `bufferedAmount` is below `maxMessageBytes`;
+ * - frames go to the socket only while ws `bufferedAmount` (plus the Channel's unsent batch) is
+ *   below `maxMessageBytes`;
  * - once outbox + socket hold more than `maxMessageBytes`, a new progress event replaces the
  *   unsent progress event of the same task and subscription, and the watcher gets an explicit
  *   `gap` for the ones it replaced;
@@ -29,7 +30,9 @@ interface Entry {
   /** null for a control frame. */
   sub: Sub | null;
   ev: TaskEvent;
-  frame: string;
+  /** The frame, or null when a coalesced event replaced it (built at send time, so a stalled watcher costs no serialisation). */
+  frame: string | null;
+  bytes: number;
   /** Progress events this entry replaced: a `gap` from `gapSeq` of `gapLost` goes out first. */
   gapSeq: number;
   gapLost: number;
@@ -58,23 +61,22 @@ export class WatcherConn {
     return this.ch.open && !this.dropped;
   }
 
-  /** Queues one event for a subscription. `json` is `JSON.stringify(ev)`, shared by every subscriber. */
-  enqueue(sub: Sub, ev: TaskEvent, json: string): void {
+  /** Queues one event for a subscription. `json()` is `JSON.stringify(ev)`, computed once for every subscriber. */
+  enqueue(sub: Sub, ev: TaskEvent, json: () => string): void {
     if (!this.open) return;
-    const frame = `${sub.framePrefix}${json}}`;
     const key = `${sub.id}\u0000${ev.task}`;
     if (ev.type === 'progress') {
       const last = this.lastProgress.get(key);
       if (last && !last.sent && last.ev.attempt === ev.attempt && this.pressure() > this.maxBytes) {
         if (last.gapLost === 0) last.gapSeq = last.ev.seq;
         last.gapLost += ev.seq - last.ev.seq;
-        this.outboxBytes += frame.length - last.frame.length;
         last.ev = ev;
-        last.frame = frame;
+        last.frame = null; // its size stays counted as it was: progress events are alike
         return;
       }
     }
-    const entry: Entry = { sub, ev, frame, gapSeq: 0, gapLost: 0, sent: false };
+    const frame = `${sub.framePrefix}${json()}}`;
+    const entry: Entry = { sub, ev, frame, bytes: frame.length, gapSeq: 0, gapLost: 0, sent: false };
     this.outbox.push(entry);
     this.outboxBytes += frame.length;
     if (ev.type === 'progress') this.lastProgress.set(key, entry);
@@ -89,7 +91,7 @@ export class WatcherConn {
   /** Sends a control frame (watch_end, error) in order with the events already queued. */
   control(frame: string, sub: Sub | null): void {
     if (!this.open) return;
-    const entry: Entry = { sub, ev: CONTROL, frame, gapSeq: 0, gapLost: 0, sent: false };
+    const entry: Entry = { sub, ev: CONTROL, frame, bytes: frame.length, gapSeq: 0, gapLost: 0, sent: false };
     this.outbox.push(entry);
     this.outboxBytes += frame.length;
     this.schedule();
@@ -117,7 +119,7 @@ export class WatcherConn {
   }
 
   private pressure(): number {
-    return this.outboxBytes + this.ch.ws.bufferedAmount;
+    return this.outboxBytes + this.ch.buffered;
   }
 
   private drop(): void {
@@ -137,16 +139,17 @@ export class WatcherConn {
   private flush(): void {
     this.retryTimer = undefined;
     if (!this.open) return;
-    const ws = this.ch.ws;
-    while (this.head < this.outbox.length && ws.bufferedAmount < this.maxBytes) {
+    const ch = this.ch;
+    // Channel.sendEncoded packs the frames of one turn into `batch` frames: one TLS record each.
+    while (this.head < this.outbox.length && ch.buffered < this.maxBytes) {
       const e = this.outbox[this.head++]!;
       e.sent = true;
-      this.outboxBytes -= e.frame.length;
+      this.outboxBytes -= e.bytes;
       if (e.gapLost > 0 && e.sub) {
         const gap: TaskEvent = { task: e.ev.task, name: e.ev.name, attempt: e.ev.attempt, seq: e.gapSeq, ts: e.ev.ts, type: 'gap', lost: e.gapLost };
-        ws.send(`${e.sub.framePrefix}${JSON.stringify(gap)}}`);
+        ch.sendEncoded(`${e.sub.framePrefix}${JSON.stringify(gap)}}`);
       }
-      ws.send(e.frame);
+      ch.sendEncoded(e.frame ?? `${e.sub!.framePrefix}${JSON.stringify(e.ev)}}`);
     }
     if (this.head >= this.outbox.length) {
       this.outbox = [];

@@ -122,12 +122,13 @@ export class WatchHub {
       this.trim();
     }
     if (b.subs.size === 0 && this.wild === 0) return;
-    let json: string | undefined;
-    for (const s of b.subs) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+    let cached: string | undefined;
+    const json = (): string => (cached ??= JSON.stringify(e));
+    for (const s of b.subs) s.conn.enqueue(s, e, json);
     if (this.wild > 0) {
-      for (const s of this.allSubs) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+      for (const s of this.allSubs) s.conn.enqueue(s, e, json);
       const named = this.nameSubs.get(e.name);
-      if (named) for (const s of named) s.conn.enqueue(s, e, (json ??= JSON.stringify(e)));
+      if (named) for (const s of named) s.conn.enqueue(s, e, json);
     }
     if (final) for (const s of [...b.subs]) this.end(s, 'ended');
   }
@@ -202,9 +203,9 @@ export class WatchHub {
     const first = b.firstSeq;
     if (fromSeq < first) {
       const gap: TaskEvent = { task: b.task, name: b.name, attempt: b.attempt, seq: fromSeq, ts: Date.now(), type: 'gap', lost: first - fromSeq };
-      sub.conn.enqueue(sub, gap, JSON.stringify(gap));
+      sub.conn.enqueue(sub, gap, () => JSON.stringify(gap));
     }
-    for (const e of b.from(fromSeq)) sub.conn.enqueue(sub, e, JSON.stringify(e));
+    for (const e of b.from(fromSeq)) sub.conn.enqueue(sub, e, () => JSON.stringify(e));
   }
 
   /** Ends a subscription: no more events on it, then `watch_end`. */
