@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The demo: dev certificates, one distributor and two workers (the real bins) on the machine's
-// Redis, a handful of example tasks submitted and followed to the end, then a clean shutdown.
+// Redis, a watcher (`taskmesh-watch --all`) printing live progress straight from the workers, a
+// handful of example tasks submitted and followed to the end, then a clean shutdown.
 'use strict';
 const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
@@ -38,8 +39,8 @@ function freePort() {
   });
 }
 
-function start(name, args, env) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function start(name, args, env, stdout = 'ignore') {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let log = '';
   child.stderr.on('data', (d) => (log += d));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
@@ -77,11 +78,20 @@ async function main() {
       if (Date.now() > deadline || procs.some((p) => p.child.exitCode !== null)) throw new Error('the distributor did not see both workers connect');
       await new Promise((r) => setTimeout(r, 50));
     }
+    // The watcher connects to every worker itself (mutual TLS, its own certificate) and prints
+    // each task's events as they happen: bars on a terminal, plain lines otherwise.
+    say('starting taskmesh-watch --all --follow (live events straight from the workers)');
+    const watch = start('taskmesh-watch', [bin('watcher', 'taskmesh-watch.js'), '--config', 'config/watcher.json', '--all', '--follow'], env, 'inherit');
+    procs.push(watch);
+    while ((watch.log().match(/watching worker/g) || []).length < 2) {
+      if (Date.now() > deadline + 10000 || watch.child.exitCode !== null) throw new Error(`the watcher did not reach both workers: ${watch.log()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const jobs = [
       ['echo', { hello: 'taskmesh' }, {}],
       ['wordcount', { text: 'tasks flow from Redis to END over mutual TLS' }, {}],
-      ['sleep', { ms: 1500, steps: 5 }, {}],
-      ['sleep', { ms: 1000, steps: 4 }, {}],
+      ['sleep', { ms: 3000, steps: 30 }, {}],
+      ['sleep', { ms: 2000, steps: 10 }, {}],
       ['echo', { n: 42 }, {}],
       ['fail', { message: 'this one fails on purpose (max_attempts 2)' }, { max_attempts: 2 }],
     ];
@@ -110,7 +120,7 @@ async function main() {
     process.stderr.write(`demo failed: ${err.message}\n`);
     for (const p of procs) process.stderr.write(`--- ${p.name}\n${p.log()}`);
   } finally {
-    say('stopping the workers and the distributor (SIGTERM)');
+    say('stopping the watcher, the workers and the distributor (SIGTERM)');
     for (const p of procs.slice(1)) p.child.kill('SIGTERM');
     await Promise.all(procs.slice(1).map((p) => p.exited));
     procs[0].child.kill('SIGTERM');
