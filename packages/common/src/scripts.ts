@@ -51,9 +51,13 @@ export interface EnvelopeFields {
   clean_end: boolean;
 }
 
-/** One envelope of an intake batch: its exact bytes in the processing list and what they say. */
+/**
+ * One envelope of an intake batch: its exact bytes in the processing list (as text when they are
+ * valid UTF-8, which round-trips byte for byte and lets the client encode the call as one string)
+ * and what they say.
+ */
 export interface IntakeItem {
-  raw: Buffer;
+  raw: Buffer | string;
   fields: EnvelopeFields;
 }
 

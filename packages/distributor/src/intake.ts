@@ -87,7 +87,7 @@ export class Intake {
         parsed = { ok: false as const, reason: 'not valid UTF-8' };
       }
       if (parsed.ok) {
-        good.push({ raw, fields: parsed.fields });
+        good.push({ raw: text, fields: parsed.fields });
         continue;
       }
       log.warn('dead envelope', { reason: parsed.reason, task: parsed.id });

@@ -352,10 +352,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     );
     let outcome: FinishOutcome;
     let payload: string;
+    let result: unknown = null;
     try {
-      const result = await fn(task.config as Record<string, unknown>, ctx);
+      result = (await fn(task.config as Record<string, unknown>, ctx)) ?? null;
       outcome = 'END';
-      payload = JSON.stringify(result ?? null);
+      payload = JSON.stringify(result);
     } catch (err) {
       const code = run.abortCode;
       if (code) {
@@ -372,11 +373,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.runs.move(run, 'recording');
     const recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
     if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
-    this.settle(run, recorded, payload);
+    this.settle(run, recorded, payload, result);
   }
 
   /** Reports what was really recorded (the record's state, not what this run hoped for). */
-  private settle(run: Run, recorded: Finished | 'taken-over' | undefined, payload?: string): void {
+  private settle(run: Run, recorded: Finished | 'taken-over' | undefined, payload?: string, result?: unknown): void {
     this.runs.remove(run);
     const { task } = run;
     if (recorded === undefined) return;
@@ -385,9 +386,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
       return;
     }
-    const { result, state } = recorded;
-    if (result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
-    run.events.push('state', state === 'END' ? { state, result: JSON.parse(payload ?? 'null') as unknown } : { state, error: payload });
+    const { state } = recorded;
+    if (recorded.result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
+    // The value as the function returned it (not parsed back from what was written): watchers get it JSON-encoded anyway.
+    run.events.push('state', state === 'END' ? { state, result } : { state, error: payload });
     const done = (DONE_STATES as readonly string[]).includes(state) ? (state as DoneState) : 'TAKEN_OVER';
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: done, running: this.runs.running });
   }
