@@ -16,7 +16,7 @@ local now, out = ARGV[1], {}
 for i = 5, #KEYS do
   local task, a = KEYS[i], 1 + (i - 5) * 6
   local id, outcome, payload = ARGV[a + 1], ARGV[a + 4], ARGV[a + 5]
-  local cur = rcall('HMGET', task, 'epoch', 'assignment', 'state', 'failures', 'max_attempts', 'clean_end')
+  local cur = rcall('HMGET', task, 'epoch', 'assignment', 'state', 'failures', 'max_attempts', 'clean_end', 'completions')
   if cur[1] ~= ARGV[a + 2] or cur[2] ~= ARGV[a + 3] then
     out[i - 4] = {0, cur[3] or ''}
   elseif cur[3] ~= 'RUNNING' then
@@ -24,8 +24,8 @@ for i = 5, #KEYS do
   else
     rcall('SREM', KEYS[1], id)
     if outcome == 'END' then
-      rcall('HSET', task, 'state', 'END', 'result', payload, 'error', '', 'ended_at', now, 'updated_at', now)
-      rcall('HINCRBY', task, 'completions', 1)
+      rcall('HSET', task, 'state', 'END', 'result', payload, 'error', '', 'ended_at', now, 'updated_at', now,
+        'completions', tonumber(cur[7] or 0) + 1)
       rcall('ZADD', KEYS[3], now, id)
       if cur[6] == '1' then rcall('SADD', KEYS[4], id) end
       out[i - 4] = {1, 'END'}
