@@ -5,6 +5,10 @@
  * What a task reports is chosen by its payload's `r`: 0 nothing, 1 each start and finish with its
  * id and time, 2 counts only. Messages are batched every 20 ms so reporting stays cheap.
  */
+const { performance } = require('node:perf_hooks');
+/** Sub-millisecond wall-clock time, comparable between processes on one machine. */
+const wallNow = () => performance.timeOrigin + performance.now();
+
 let starts = [];
 let finishes = [];
 let completions = [];
@@ -36,22 +40,32 @@ function schedule() {
 
 function start(id, r) {
   if (!r) return;
-  if (r === 1) starts.push([String(id), Date.now()]);
+  if (r === 1) {
+    starts.push([String(id), wallNow()]);
+    tracked.add(String(id));
+  }
   startCount++;
   schedule();
 }
 
 function finish(id, r) {
   if (!r) return;
-  if (r === 1) finishes.push([String(id), Date.now()]);
+  if (r === 1) finishes.push([String(id), wallNow()]);
   finishCount++;
   schedule();
 }
 
-/** A completion the queue library confirmed after its Redis write (peers only). */
+/** Ids whose start was reported one by one, so their completion is reported too. */
+const tracked = new Set();
+
+/**
+ * A completion the system confirmed after its Redis write: BullMQ's `completed` and Bee-Queue's
+ * `succeeded` events, taskmesh's worker `task` event with state END. `r` may be unknown (taskmesh).
+ */
 function completed(id, r) {
-  if (r !== 1) return;
-  completions.push([String(id), Date.now()]);
+  const key = String(id);
+  if (!tracked.delete(key) && r !== 1) return;
+  completions.push([key, wallNow()]);
   schedule();
 }
 
@@ -84,4 +98,4 @@ async function run(kind, data, id, sleepFn = delay, signal) {
 
 process.on('disconnect', () => process.exit(0));
 
-module.exports = { start, finish, completed, run, flush };
+module.exports = { start, finish, completed, run, flush, wallNow };

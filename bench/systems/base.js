@@ -34,6 +34,8 @@ class ClusterBase {
     this.completions = new Map();
     this.startsByPid = new Map();
     this.listeners = new Set();
+    /** Commands the bench itself sent to find out what completed (subtracted from Redis counts). */
+    this.pollCommands = 0;
   }
 
   /** Adopts a worker child: its IPC reports feed the counters. */

@@ -38,6 +38,7 @@ class BeeCluster extends ClusterBase {
   }
 
   async count() {
+    this.pollCommands += 2;
     const [[, done], [, failed]] = await this.redis.pipeline().scard(`bq:${this.queueName}:succeeded`).scard(`bq:${this.queueName}:failed`).exec();
     return { done, failed };
   }

@@ -36,6 +36,7 @@ class BullCluster extends ClusterBase {
   }
 
   async count() {
+    this.pollCommands += 2;
     const [[, done], [, failed]] = await this.redis.pipeline().zcard(`bull:${this.queueName}:completed`).zcard(`bull:${this.queueName}:failed`).exec();
     return { done, failed };
   }

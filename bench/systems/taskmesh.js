@@ -52,6 +52,7 @@ class TaskmeshCluster extends ClusterBase {
     const deadline = Date.now() + timeoutMs;
     while (pending.length > 0) {
       const head = await this.redis.hget(this.key(pending[0]), 'state');
+      this.pollCommands++;
       if (!TERMINAL.has(head)) {
         this.checkAlive();
         if (Date.now() > deadline) {
@@ -67,6 +68,7 @@ class TaskmeshCluster extends ClusterBase {
       const window = pending.slice(1, 257);
       const pl = this.redis.pipeline();
       for (const id of window) pl.hget(this.key(id), 'state');
+      this.pollCommands += window.length;
       const res = window.length ? await pl.exec() : [];
       const still = [];
       res.forEach(([, st], i) => {

@@ -1,10 +1,15 @@
 'use strict';
 // Task module for `taskmesh-worker --tasks bench/tasks/taskmesh-tasks.js`: the bench's `noop` and
-// `sleep` tasks, reporting starts to the bench over IPC exactly like the peers' worker processes.
+// `sleep` tasks, reporting to the bench over IPC exactly like the peers' worker processes. It is
+// the `(worker) => void` form so it can also hear the worker's `task` events: a `state` END event
+// comes after the END write was recorded, like BullMQ's `completed` and Bee-Queue's `succeeded`.
 const { sleep } = require('@taskmesh/worker');
 const report = require('../lib/child-report');
 
-module.exports = {
-  noop: (config, ctx) => report.run('noop', config, ctx.id),
-  sleep: (config, ctx) => report.run('sleep', config, ctx.id, sleep, ctx.signal),
+module.exports = (worker) => {
+  worker.addTask('noop', (config, ctx) => report.run('noop', config, ctx.id));
+  worker.addTask('sleep', (config, ctx) => report.run('sleep', config, ctx.id, sleep, ctx.signal));
+  worker.on('task', (e) => {
+    if (e.type === 'state' && e.state === 'END') report.completed(e.task);
+  });
 };

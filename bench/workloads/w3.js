@@ -8,6 +8,7 @@
 const { V } = require('../systems');
 const { makeJobs, sleep, until } = require('../systems/base');
 const { limitTarget } = require('../lib/report');
+const { wallNow } = require('../lib/child-report');
 
 const SYSTEMS = [V.taskmesh, V.bullmq, V.bullmqTuned, V.bee, V.beeTuned];
 const FIGURES = [
@@ -23,18 +24,18 @@ async function trial(ctx, variant) {
     await cluster.submit([job]);
     const first = await until(() => cluster.starts.get(job.id)?.[0], 15000, 'the task to start', 5, () => cluster.checkAlive());
     const victim = cluster.workers.find((w) => w.pid === first.pid);
-    await sleep(Math.max(0, first.ts + 1000 - Date.now()));
-    const killAt = Date.now();
+    await sleep(Math.max(0, first.ts + 1000 - wallNow()));
+    const killAt = wallNow();
     const killed = cluster.killWorker(victim);
     let recordAt = null;
     const watchRecord =
       cluster.record &&
       (async () => {
         // The record's own view: RUNNING, a newer attempt, and not the killed worker.
-        while (Date.now() - killAt < LIMIT_MS) {
+        while (wallNow() - killAt < LIMIT_MS) {
           const rec = await cluster.record(job.id);
           if (rec.state === 'RUNNING' && Number(rec.attempts) >= 2 && rec.worker && rec.worker !== victim.workerId) {
-            recordAt = Date.now();
+            recordAt = wallNow();
             return;
           }
           await sleep(10);
