@@ -67,7 +67,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.config = typeof config === 'string' ? loadConfig('worker', config, overrides) : config;
     this.keys = new Keys(this.config.redis.prefix);
     this.log = createLogger(`worker[${this.config.id}]`);
-    this.hub = new WatchHub({ log: this.log, maxMessageBytes: this.config.limits.max_message_bytes });
+    const c = this.config;
+    this.hub = new WatchHub({ log: this.log, maxMessageBytes: c.limits.max_message_bytes, bufferEvents: EVENT_BUFFER, healthIntervalMs: c.health.interval_ms, healthMisses: c.health.misses });
     this.gate = new RedisGate((up, reason) => (up ? this.onRedisUp() : this.onRedisLost(reason)));
   }
 
@@ -183,6 +184,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.runs.move(run, 'abandoned');
       this.runs.remove(run);
       const r = await this.scripts.finish(run.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
+      if (r?.result === 'recorded') run.events.push('state', { state: 'STOPPED', error: 'the worker shut down' });
       if (r?.result === 'recorded') this.tell(run, { type: 'done', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.running });
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
