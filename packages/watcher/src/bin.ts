@@ -1,5 +1,5 @@
 /** `taskmesh-watch --config FILE [--json] [--follow] (TASK_ID... | --all | --name NAME)` */
-import { configPathFromArgs, loadConfig, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
+import { configPathFromArgs, isTerminal, loadConfig, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
 import { exitOnConfigError } from '@taskmesh/common/internal';
 import { HumanRenderer } from './render';
 import { Watcher, type WatchFilter } from './watcher';
@@ -78,7 +78,7 @@ async function exit(code: number): Promise<never> {
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => void exit(follow ? 0 : 130));
 
-const terminal = (s: unknown): boolean => s === 'END' || s === 'FAILED' || s === 'CANCELLED';
+const terminal = (s: unknown): boolean => typeof s === 'string' && isTerminal(s);
 
 async function watchIds(): Promise<void> {
   const final = new Map<string, unknown>();

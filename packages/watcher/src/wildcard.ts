@@ -3,7 +3,7 @@
  * looked at again every `scanMs`, so workers that join later are picked up). Each worker sends the
  * tasks it runs now from their first buffered event, then every task it starts.
  */
-import type { TaskEvent, WatchSince } from '@taskmesh/common';
+import { isTerminal, type TaskEvent, type WatchSince } from '@taskmesh/common';
 import { sleep } from './event-queue';
 import { isFinal } from './follow';
 import type { LinkPool, LinkSubscription, WatchSpec } from './worker-link';
@@ -71,7 +71,7 @@ export class WildWatch {
     const l = this.last.get(e.task);
     if (l && (e.attempt < l.attempt || (e.attempt === l.attempt && e.seq <= l.seq))) return;
     // A terminal task is forgotten, so a long --follow does not grow this map forever.
-    if (isFinal(e) && (e.state === 'END' || e.state === 'FAILED' || e.state === 'CANCELLED')) this.last.delete(e.task);
+    if (isFinal(e) && isTerminal(String(e.state))) this.last.delete(e.task);
     else this.last.set(e.task, { attempt: e.attempt, seq: e.type === 'gap' ? e.seq + Number(e.lost) - 1 : e.seq });
     this.emit(e);
   }
