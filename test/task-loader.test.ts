@@ -92,6 +92,23 @@ describe('task loader', () => {
     expect((await run('re-verse', { s: 'xyz' })).result).toEqual({ reversed: 'ZYX' });
   });
 
+  test('a changed file is picked up after the old module\'s unload ran', async () => {
+    const marker = join(dir, 'unloaded-v1');
+    const v = (n: number) => `'use strict';\nconst fs = require('node:fs');\nconst unloadedBefore = fs.existsSync(${JSON.stringify(marker)});\nmodule.exports = async () => ({ v: ${n}, unloadedBefore });\nmodule.exports.unload = () => fs.writeFileSync(${JSON.stringify(marker)}, 'v${n}');\n`;
+    writeFileSync(join(tasksDir, 'counter.js'), v(1));
+    await waitFor('counter registered', async () => (await registered('loader-folder')).includes('counter'), 10000);
+    expect((await run('counter', {})).result).toEqual({ v: 1, unloadedBefore: false });
+    writeFileSync(join(tasksDir, 'counter.js'), v(2));
+    // v2 is loaded only after v1's unload wrote the marker, so v2 saw it at load time.
+    const rec = await waitFor('v2 active', async () => {
+      const r = await run('counter', {});
+      return (r.result as { v: number }).v === 2 ? r : null;
+    }, 15000, 100);
+    expect(rec.result).toEqual({ v: 2, unloadedBefore: true });
+    expect(require('node:fs').readFileSync(marker, 'utf8')).toBe('v1');
+    unlinkSync(join(tasksDir, 'counter.js'));
+  });
+
   test('a broken module that is fixed becomes a task; its queued task then runs', async () => {
     const id = await client.submit('broken', { fixed: true });
     expect((await client.status(id))!.state).toBe('QUEUED');

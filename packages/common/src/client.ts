@@ -23,6 +23,8 @@ export interface WaitOptions {
 export class TaskClient {
   readonly keys: Keys;
   private readonly redis: Redis;
+  /** False when the connection was passed in (redis.client): it is the caller's to close. */
+  private readonly ownsRedis: boolean;
   private readonly scripts: Scripts;
   private closing: Promise<void> | undefined;
 
@@ -31,7 +33,8 @@ export class TaskClient {
   constructor(config: { redis: RedisConfig; limits?: { max_message_bytes: number } }) {
     this.maxBytes = config.limits?.max_message_bytes ?? 1048576;
     this.keys = new Keys(config.redis.prefix);
-    this.redis = createRedis(config.redis, { name: 'taskmesh-client' });
+    this.ownsRedis = !config.redis.client;
+    this.redis = config.redis.client ?? createRedis(config.redis, { name: 'taskmesh-client' });
     this.scripts = new Scripts(this.redis, this.keys);
   }
 
@@ -122,7 +125,7 @@ export class TaskClient {
   }
 
   close(): Promise<void> {
-    this.closing ??= closeRedis(this.redis);
+    this.closing ??= this.ownsRedis ? closeRedis(this.redis) : Promise.resolve();
     return this.closing;
   }
 }

@@ -4,6 +4,7 @@
  * validated strictly (a key of another role is refused like a typo), then resolved once into a
  * typed object with the PEM files already read.
  */
+import type { Redis } from 'ioredis';
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -20,6 +21,11 @@ export interface RedisConfig {
   password: string | null;
   prefix: string;
   command_timeout_ms: number;
+  /**
+   * An existing ioredis connection to share (set in code, never in a config file). The process
+   * uses it as it is (its options are the owner's) and never closes it.
+   */
+  client?: Redis;
 }
 
 export interface TlsMaterial {

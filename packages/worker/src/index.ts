@@ -11,7 +11,8 @@
  *   await worker.start();
  *   await worker.close();                      // drains, then stops what is left
  */
-export { Worker, createWorker, type TaskFunction, type WorkerEvents } from './worker';
+export { Worker, createWorker, type TaskFunction, type TaskInfo, type WorkerEvents } from './worker';
+export type { AbortCode } from './run';
 export { type TaskContext, type LogLevel } from './context';
 export type { TaskEvent, TaskEventType } from '@taskmesh/common';
 export { compose, type ComposeStep } from './compose';

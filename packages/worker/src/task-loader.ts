@@ -2,7 +2,9 @@
  * Loads task functions for the worker bin: a module (default export `{ name: fn }` or
  * `(worker) => void`), or a folder where each .js/.mjs/.cjs file is one task named after the file
  * (cleaned to [A-Za-z0-9_-]) and reloaded when it changes (the background-jobs seed). A module
- * that fails to load is logged and skipped; it never takes the worker down.
+ * that fails to load is logged and skipped; it never takes the worker down. A folder module may
+ * export `unload` (or the seed's `Unload`): it is called, and awaited, before the module is
+ * reloaded or removed, so it can release what it holds (timers, connections, require cache).
  */
 import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
@@ -35,6 +37,19 @@ function defaultExport(mod: unknown): unknown {
   return m;
 }
 
+type Unload = () => unknown;
+
+/** The module's `unload` (or `Unload`) function, on its default export or its namespace. */
+function findUnload(mod: unknown, exp: unknown): Unload | undefined {
+  for (const o of [exp, mod, (mod as { default?: unknown } | undefined)?.default]) {
+    if (!o || (typeof o !== 'object' && typeof o !== 'function')) continue;
+    const r = o as { unload?: unknown; Unload?: unknown };
+    const fn = r.unload ?? r.Unload;
+    if (typeof fn === 'function') return fn as Unload;
+  }
+  return undefined;
+}
+
 export interface LoadedTasks {
   names: string[];
   close(): void;
@@ -59,13 +74,25 @@ export async function loadTasks(worker: Worker, path: string, log: Logger): Prom
 
 async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<LoadedTasks> {
   const owned = new Map<string, string>(); // task name -> file
+  const unloads = new Map<string, Unload>(); // task name -> the loaded module's unload
   let version = 0;
+  const unload = async (name: string): Promise<void> => {
+    const fn = unloads.get(name);
+    unloads.delete(name);
+    if (!fn) return;
+    try {
+      await fn();
+    } catch (err) {
+      log.warn('task module unload failed', { task: name, reason: (err as Error).message });
+    }
+  };
   const loadFile = async (file: string): Promise<void> => {
     const name = cleanTaskName(file);
     const path = join(dir, file);
     if (!name) return;
     if (!existsSync(path)) {
       if (owned.get(name) === file) {
+        await unload(name);
         worker.removeTask(name);
         owned.delete(name);
         log.info('task module removed', { task: name });
@@ -73,11 +100,15 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
       return;
     }
     try {
-      const exp = defaultExport(await importFresh(path, ++version));
+      if (owned.get(name) === file) await unload(name);
+      const mod = await importFresh(path, ++version);
+      const exp = defaultExport(mod);
       const fn = typeof exp === 'function' ? exp : (exp as Record<string, unknown> | undefined)?.[name];
       if (typeof fn !== 'function') throw new Error('it exports no function');
       worker.addTask(name, fn as TaskFunction);
       owned.set(name, file);
+      const u = findUnload(mod, exp);
+      if (u) unloads.set(name, u);
       log.info(version > 1 ? 'task module reloaded' : 'task module loaded', { task: name, file });
     } catch (err) {
       log.error('task module failed to load; skipped', { file, reason: (err as Error).message });

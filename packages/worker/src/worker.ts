@@ -34,9 +34,27 @@ export type TaskFunction<C = Record<string, unknown>, R = unknown> = (config: C,
 
 const EVENT_BUFFER = 1000;
 
+/** An attempt on this worker, as its `add` and `delete` events name it. */
+export interface TaskInfo {
+  id: string;
+  name: string;
+  attempt: number;
+  config: unknown;
+}
+
 export interface WorkerEvents {
   /** Every task event (progress, log, state...), as watchers receive them. */
   task: [TaskEvent];
+  /** An attempt was assigned to this worker and starts now (the assemblage seed's `add`). */
+  add: [TaskInfo];
+  /**
+   * An attempt must stop before it ended by itself: cancelled, taken over by a newer attempt, or
+   * stopped by the worker (shutdown, Redis lost); `reason` says which. Emitted once per attempt,
+   * as its ctx.signal aborts (the assemblage seed's `delete`).
+   */
+  delete: [TaskInfo & { reason: AbortCode; message: string }];
+  /** The worker closed: it takes no more tasks (the assemblage seed's `close`). */
+  close: [];
 }
 
 export class Worker extends EventEmitter<WorkerEvents> {
@@ -106,7 +124,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async start(): Promise<void> {
     if (this.started) return;
     const c = this.config;
-    this.redis = createRedis(c.redis, { name: `taskmesh-worker-${c.id}` });
+    this.redis = c.redis.client ?? createRedis(c.redis, { name: `taskmesh-worker-${c.id}` });
     this.scripts = new Scripts(this.redis, this.keys);
     this.presence = new Presence(this.redis, this.keys, 'worker', c.id, c.health.interval_ms);
     this.finisher = new Finisher(this.scripts, c.id);
@@ -148,7 +166,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (err) {
       // A worker that could not start leaves nothing open behind it (a port in use, no Redis).
       await this.server?.close();
-      await closeRedis(this.redis);
+      if (!c.redis.client) await closeRedis(this.redis);
       throw err;
     }
     this.started = true;
@@ -172,6 +190,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async shutdown(): Promise<void> {
     if (!this.started) return;
+    const c = this.config;
     this.draining = true;
     for (const l of this.links) l.channel?.send({ type: 'draining' });
     const deadline = Date.now() + this.config.shutdown_grace_ms;
@@ -198,8 +217,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.hub.close();
     await this.server?.close();
     this.gate.close();
-    await closeRedis(this.redis);
+    // A shared connection (redis.client) is its owner's to close.
+    if (!c.redis.client) await closeRedis(this.redis);
     this.log.info('stopped');
+    this.safeEmit('close');
   }
 
   // ---- Redis -------------------------------------------------------------------------------
@@ -326,6 +347,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const run = new Run(task, ch.peerId, new EventLog(task.id, task.name, task.attempt, EVENT_BUFFER, (e) => this.emitTaskEvent(e)));
     // The slot is taken before any await, so concurrency can never be exceeded.
     this.runs.add(run);
+    this.safeEmit('add', info(run));
     void this.execute(run, fn);
   }
 
@@ -334,6 +356,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private abort(run: Run, code: AbortCode, message: string): void {
     if (!run.abort(code, message)) return;
     this.log.info('aborting task', { task: run.id, reason: message });
+    this.safeEmit('delete', { ...info(run), reason: code, message });
     if (code === 'TASK_STOPPED' && !this.gate.up) {
       // Nobody can hear from Redis: tell a distributor at once, so it records STOPPED and requeues.
       this.tell(run, { type: 'release', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.running });
@@ -398,11 +421,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private emitTaskEvent(e: TaskEvent): void {
     this.hub.publish(e);
-    if (this.listenerCount('task') === 0) return;
+    if (this.listenerCount('task') > 0) this.safeEmit('task', e);
+  }
+
+  /** A throwing listener of the worker's own events is logged, never the worker's problem. */
+  private safeEmit<K extends keyof WorkerEvents>(event: K, ...args: WorkerEvents[K]): void {
     try {
-      this.emit('task', e);
+      (this.emit as (e: K, ...a: WorkerEvents[K]) => boolean)(event, ...args);
     } catch (err) {
-      this.log.warn("a 'task' event listener threw", { task: e.task, reason: (err as Error).message });
+      this.log.warn(`a '${event}' event listener threw`, { reason: (err as Error).message });
     }
   }
 
@@ -427,6 +454,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     ctx.signal.throwIfAborted();
     return fn(input as Record<string, unknown>, ctx);
   }
+}
+
+function info(run: Run): TaskInfo {
+  return { id: run.task.id, name: run.task.name, attempt: run.task.attempt, config: run.task.config };
 }
 
 /** Creates a worker from a config object or a config file path. */
