@@ -13,7 +13,10 @@ const { TaskClient, loadConfig, generateDevCerts } = require('@taskmesh/common')
 
 const ROOT = join(__dirname, '..');
 const REDIS_URL = process.env.TASKMESH_REDIS_URL || 'redis://127.0.0.1:6379';
-const PREFIX = `taskmesh-demo:${randomBytes(3).toString('hex')}:`;
+// The examples' prefix (config/*.json), so `pnpm exec taskmesh-watch --config config/watcher.json
+// --all` in another terminal sees the demo's tasks; TASKMESH_REDIS_PREFIX picks another one.
+const PREFIX = process.env.TASKMESH_REDIS_PREFIX || 'taskmesh:';
+const RUN = randomBytes(3).toString('hex');
 const bin = (pkg, name) => join(ROOT, 'packages', pkg, 'bin', name);
 const say = (line) => process.stdout.write(`${line}\n`);
 
@@ -61,17 +64,18 @@ async function main() {
   const env = { TASKMESH_REDIS_URL: REDIS_URL, TASKMESH_REDIS_PREFIX: PREFIX, TASKMESH_LOG_LEVEL: process.env.TASKMESH_LOG_LEVEL || 'warn' };
   say(`starting a distributor on port ${port} and two workers (Redis ${REDIS_URL}, prefix ${PREFIX})`);
   const procs = [
-    start('distributor', [bin('distributor', 'taskmesh-distributor.js'), '--config', 'config/distributor.json'], { ...env, TASKMESH_PORT: String(port), TASKMESH_LOG_LEVEL: 'info' }),
+    start('distributor', [bin('distributor', 'taskmesh-distributor.js'), '--config', 'config/distributor.json'], { ...env, TASKMESH_ID: `demo-distributor-${RUN}`, TASKMESH_PORT: String(port), TASKMESH_LOG_LEVEL: 'info' }),
     ...[1, 2].map((n) =>
       start(`worker-${n}`, [bin('worker', 'taskmesh-worker.js'), '--config', 'config/worker.json', '--tasks', 'examples/tasks.js', '--concurrency', '4'], {
         ...env,
-        TASKMESH_ID: `demo-worker-${n}`,
+        TASKMESH_ID: `demo-worker-${n}-${RUN}`,
         TASKMESH_DISTRIBUTORS: JSON.stringify([['localhost', port]]),
       }),
     ),
   ];
   const client = new TaskClient(loadConfig('cli', join(ROOT, 'config', 'watcher.json'), { redis: { url: REDIS_URL, prefix: PREFIX } }));
   let failed = false;
+  const ids = [];
   try {
     const deadline = Date.now() + 15000;
     while ((procs[0].log().match(/worker connected/g) || []).length < 2) {
@@ -96,7 +100,6 @@ async function main() {
       ['fail', { message: 'this one fails on purpose (max_attempts 2)' }, { max_attempts: 2 }],
     ];
     const started = Date.now();
-    const ids = [];
     for (const [name, config, opts] of jobs) {
       const id = await client.submit(name, config, opts);
       ids.push(id);
@@ -130,12 +133,10 @@ async function main() {
       process.stderr.write(`a process exited with ${codes.join(', ')}\n`);
     }
     await client.close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
+    // Only what this demo made: its task records (its processes deregistered themselves).
+    const m = redis.multi();
+    for (const id of ids) m.del(`${PREFIX}task:${id}`).srem(`${PREFIX}tasks`, id).zrem(`${PREFIX}ended`, id);
+    await m.exec();
     redis.disconnect();
   }
   say(failed ? 'demo FAILED' : 'demo done');
