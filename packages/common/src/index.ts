@@ -45,3 +45,4 @@ export {
   type CreateOptions,
   type FulfillResult,
 } from './store';
+export { MemoryQueue, RedisQueue, QueueError, QUEUE_KINDS, type Queue, type QueueItem, type QueueKind, type QueueOptions, type RedisQueueOptions } from './queue';
