@@ -6,7 +6,7 @@
 
   KEYS[1] processing list, KEYS[2] tasks set, KEYS[3] dead list, KEYS[4] enqueue sequence counter,
        then per envelope: task hash, ready:<name>
-  ARGV[1] now, [2] distributor id, [3] channel, then 9 per envelope: raw, id, name, config json,
+  ARGV[1] now, [2] distributor id, [3] channel, [4] ready order, then 9 per envelope: raw, id, name, config json,
        max_attempts, max_stalls, priority, state_optional, clean_end
   Returns one entry per envelope: 1 queued, 0 already handled, or the reason it was dead-lettered.
 ]]
@@ -15,7 +15,7 @@ local seq = rcall('INCRBY', KEYS[4], n) - n
 local out, queued = {}, false
 for i = 1, n do
   local task, ready = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local a = 3 + (i - 1) * 9
+  local a = 4 + (i - 1) * 9
   local raw, id, name = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   out[i] = 0
   if rcall('LREM', KEYS[1], -1, raw) > 0 then
@@ -41,7 +41,7 @@ for i = 1, n do
       rcall('LPUSH', KEYS[3], cjson.encode({reason = reason, raw = raw, at = tonumber(now), distributor = ARGV[2]}))
       out[i] = reason
     elseif cur then
-      rcall('ZADD', ready, ready_score(ARGV[a + 7], seq + i), id)
+      rcall('ZADD', ready, ready_score(ARGV[a + 7], seq + i, ARGV[4]), id)
       out[i] = 1
       queued = true
     end

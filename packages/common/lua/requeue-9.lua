@@ -14,7 +14,7 @@
   KEYS[6] enqueue sequence counter, KEYS[7] stopped, KEYS[8] inbox:<worker>, KEYS[9] ended
   ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
        [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it,
-       [11] delay ms before a rejected task is runnable again
+       [11] delay ms before a rejected task is runnable again, [12] ready order
   Returns 1 requeued, 2 CANCELLED (a cancel was pending), 3 FAILED (max_stalls reached), 0 not applicable.
 ]]
 local id, mode, now = ARGV[1], ARGV[4], tonumber(ARGV[5])
@@ -66,7 +66,7 @@ rcall('HSET', KEYS[1], 'state', 'QUEUED', 'worker', '', 'assignment', '', 'stop_
 if delay > 0 then
   rcall('ZADD', KEYS[3], now + delay, id)
 else
-  rcall('ZADD', KEYS[2], ready_score(t[10], rcall('INCR', KEYS[6])), id)
+  rcall('ZADD', KEYS[2], ready_score(t[10], rcall('INCR', KEYS[6]), ARGV[12]), id)
   rcall('PUBLISH', ARGV[9], 'ready')
 end
 return 1

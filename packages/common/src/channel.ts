@@ -40,7 +40,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger, private readonly certExpiresAt: number | null = null, maxPayload = BATCH_MAX_BYTES * 2) {
     super();
-    this.batchBytes = Math.min(BATCH_MAX_BYTES, Math.floor(maxPayload / 2));
+    // Room for the batch wrapper; half the limit, so a peer with a smaller one still fits most.
+    this.batchBytes = Math.min(BATCH_MAX_BYTES, Math.floor(maxPayload / 2)) - 64;
     ws.on('message', (data: RawData, isBinary: boolean) => this.onData(data, isBinary));
     ws.on('close', (code: number, reason: Buffer) => this.onClose(code, reason.toString()));
     ws.on('pong', () => (this.lastSeen = Date.now()));
@@ -66,9 +67,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   sendEncoded(frame: string): boolean {
     if (!this.open) return false;
-    if (this.outboxBytes + frame.length > this.batchBytes || this.outbox.length >= BATCH_MAX_FRAMES) this.flush();
+    // Bytes as sent (UTF-8), plus the comma that joins it to a batch.
+    const size = Buffer.byteLength(frame) + 1;
+    if (this.outboxBytes + size > this.batchBytes || this.outbox.length >= BATCH_MAX_FRAMES) this.flush();
     this.outbox.push(frame);
-    this.outboxBytes += frame.length;
+    this.outboxBytes += size;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

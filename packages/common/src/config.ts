@@ -22,6 +22,15 @@ export interface RedisConfig {
   prefix: string;
   command_timeout_ms: number;
   /**
+   * Sentinels to ask for the primary ([host, port] pairs); null = no Sentinel. Optional here only
+   * so a hand-built RedisConfig keeps compiling; loadConfig always sets it.
+   */
+  sentinels?: Array<[string, number]> | null;
+  /** The primary's name as the sentinels know it (`sentinel monitor NAME ...`). */
+  sentinel_name?: string;
+  /** Seed nodes of a Redis Cluster ([host, port] pairs); null = not a cluster. */
+  cluster?: Array<[string, number]> | null;
+  /**
    * An existing ioredis connection to share (set in code, never in a config file). The process
    * uses it as it is (its options are the owner's) and never closes it.
    */
@@ -48,6 +57,9 @@ export interface HealthConfig {
   misses: number;
 }
 
+/** queue.kind (SPEC section 9's Queue kinds as the distributor's dispatch order). */
+export type QueueKind = 'priority' | 'fifo' | 'random' | 'weighted';
+
 export interface DistributorConfig extends BaseConfig {
   role: 'distributor';
   tls: TlsMaterial;
@@ -59,6 +71,12 @@ export interface DistributorConfig extends BaseConfig {
   retry: { backoff_ms: number; backoff_max_ms: number };
   /** terminal_ms: how long a terminal record is kept after it ended; 0 keeps it forever. */
   retention: { terminal_ms: number };
+  /**
+   * The order runnable tasks are handed out: 'priority' (higher priority first, FIFO among
+   * equals: plain FIFO for envelopes without a priority), 'fifo' (arrival only), 'random' (a
+   * uniform sample), 'weighted' (names drawn by `weights`, default 1 each). One kind per mesh.
+   */
+  queue: { kind: QueueKind; weights: Record<string, number> };
   allow: { workers: string[] };
 }
 
@@ -112,6 +130,16 @@ const positiveInt = (name: string) => ({
 });
 
 convict.addFormat(positiveInt('positive-int'));
+convict.addFormat({
+  name: 'weight-map',
+  validate(v: unknown) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('must be an object of task name to weight');
+    for (const [k, w] of Object.entries(v)) {
+      if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) throw new Error(`weight of ${k} must be a number > 0`);
+    }
+  },
+  coerce: (v: string) => parseJsonOr(v),
+});
 convict.addFormat({
   name: 'nonneg-int',
   validate(v: unknown) {
@@ -173,6 +201,20 @@ convict.addFormat({
   },
   coerce: (v: string) => parseJsonOr(v),
 });
+// null (the default: not used) or the same non-empty [host, port] list as `distributors`, given as
+// JSON in a file or in its TASKMESH_* variable.
+convict.addFormat({
+  name: 'nullable-host-port-list',
+  validate(v: unknown) {
+    if (v === null) return;
+    const ok =
+      Array.isArray(v) &&
+      v.length > 0 &&
+      v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && e[0].length > 0 && Number.isInteger(e[1]) && e[1] > 0 && e[1] <= 65535);
+    if (!ok) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["127.0.0.1", 26379]]');
+  },
+  coerce: (v: string) => parseJsonOr(v),
+});
 convict.addFormat({
   name: 'non-empty-string',
   validate(v: unknown) {
@@ -217,6 +259,9 @@ function baseSchema(role: Role): Schema {
       password: leaf('redis.password', { doc: 'Redis password (overrides the URL)', format: 'nullable-string', default: null, sensitive: true }),
       prefix: leaf('redis.prefix', { doc: 'Key prefix, e.g. "{tm}:" for Redis Cluster', format: 'non-empty-string', default: 'taskmesh:' }),
       command_timeout_ms: leaf('redis.command_timeout_ms', { doc: 'Upper bound on every Redis command', format: 'positive-int', default: 1000 }),
+      sentinels: leaf('redis.sentinels', { doc: 'Sentinels to ask for the primary, as [host, port] pairs (none = no Sentinel)', format: 'nullable-host-port-list', default: null }),
+      sentinel_name: leaf('redis.sentinel_name', { doc: 'Name of the primary the sentinels monitor', format: 'non-empty-string', default: 'mymaster' }),
+      cluster: leaf('redis.cluster', { doc: 'Seed nodes of a Redis Cluster, as [host, port] pairs (none = not a cluster); the prefix must then hold a hash tag', format: 'nullable-host-port-list', default: null }),
     },
     limits: {
       max_message_bytes: leaf('limits.max_message_bytes', { doc: 'Largest WebSocket message and envelope accepted', format: 'positive-int', default: 1048576 }),
@@ -250,6 +295,10 @@ function schemaFor(role: Role): Schema {
       retry: {
         backoff_ms: leaf('retry.backoff_ms', { doc: 'Delay before the first retry of a task that threw', format: 'positive-int', default: 1000 }),
         backoff_max_ms: leaf('retry.backoff_max_ms', { doc: 'Cap on the retry delay', format: 'positive-int', default: 60000 }),
+      },
+      queue: {
+        kind: leaf('queue.kind', { doc: 'Order runnable tasks are handed out: priority, fifo, random or weighted', format: ['priority', 'fifo', 'random', 'weighted'], default: 'priority' }),
+        weights: leaf('queue.weights', { doc: 'Weight per task name for queue.kind weighted (default 1)', format: 'weight-map', default: {} }),
       },
       retention: {
         terminal_ms: leaf('retention.terminal_ms', { doc: 'How long a terminal record is kept after it ended (0 = forever)', format: 'nonneg-int', default: 604800000 }),
@@ -357,7 +406,33 @@ function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string):
   delete out.ca;
   if ('host' in p) out.advertise_host = (p.advertise_host as string | null) ?? (p.host as string);
   redisTarget(out.redis); // a bad redis.url is a config error now, not a crash at start
+  checkTopology(out.redis);
   return out;
+}
+
+/**
+ * The rules convict cannot express key by key: one topology at a time, and on a cluster a prefix
+ * whose hash tag puts every key of the mesh in one slot (each script's keys must share a slot, or
+ * Redis answers CROSSSLOT), and the one database a cluster has.
+ */
+function checkTopology(r: RedisConfig): void {
+  if (r.cluster && r.sentinels) throw new ConfigError('redis.cluster: cannot be used together with redis.sentinels (choose one topology)');
+  const topology = r.cluster ? 'redis.cluster' : r.sentinels ? 'redis.sentinels' : null;
+  if (!topology) return;
+  for (const [k, v] of [['redis.host', r.host], ['redis.port', r.port]] as const) {
+    if (v !== null) throw new ConfigError(`${k}: not used with ${topology} (${r.cluster ? 'the seed nodes' : 'the sentinels'} name the servers)`);
+  }
+  if (!r.cluster) return;
+  if (hashTag(r.prefix) === null) throw new ConfigError(`redis.prefix: "${r.prefix}" holds no hash tag; with redis.cluster use one such as "{tm}:" so every key of the mesh is in one slot`);
+  if (redisTarget(r).db !== 0) throw new ConfigError('redis.db: a Redis Cluster has only database 0 (set no other in redis.db or in the redis.url path)');
+}
+
+/** The part of a key Redis Cluster hashes: the text between the first `{` and the next `}`, if not empty. */
+export function hashTag(prefix: string): string | null {
+  const open = prefix.indexOf('{');
+  if (open === -1) return null;
+  const close = prefix.indexOf('}', open + 1);
+  return close > open + 1 ? prefix.slice(open + 1, close) : null;
 }
 
 /** ioredis connection options derived from `redis.*`. */

@@ -2,8 +2,11 @@
  * Whether this process can reach Redis, and "write once Redis is back": a write that failed
  * because Redis was unreachable is tried again once it is up, until it lands or the process
  * closes. A refused write (a fenced script saying no) is an answer, not a failure: it is never
- * retried. One helper for the worker's fenced writes and the distributor's owed writes.
+ * retried. Neither is an error Redis answered with (a script that failed): that is a bug to
+ * report, not an outage to wait out, so it is thrown to the caller. One helper for the worker's
+ * fenced writes and the distributor's owed writes.
  */
+import { ReplyError } from 'ioredis';
 export class RedisGate {
   private isUp = false;
   private closed = false;
@@ -42,6 +45,7 @@ export class RedisGate {
       try {
         return await fn();
       } catch (err) {
+        if (err instanceof ReplyError) throw err;
         if (this.closed) return undefined;
         this.set(false, (err as Error).message);
         await new Promise((r) => setTimeout(r, retryMs));

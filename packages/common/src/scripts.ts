@@ -97,10 +97,14 @@ function parseInbox(raw: string): InboxEntry | null {
   return { kind, id, epoch: Number(epoch) };
 }
 
+/** How ready queues are scored: priority then arrival, or arrival only (queue.kind fifo). */
+export type ReadyOrder = 'priority' | 'fifo';
+
 export class Scripts {
   private readonly fns: Record<string, Defined>;
 
-  constructor(readonly redis: Redis, readonly keys: Keys) {
+  /** @param order how this process scores the ready queues it writes (every distributor of a mesh alike) */
+  constructor(readonly redis: Redis, readonly keys: Keys, readonly order: ReadyOrder = 'priority') {
     this.fns = defineAll(redis);
   }
 
@@ -134,7 +138,7 @@ export class Scripts {
     if (items.length === 0) return [];
     const k = this.keys;
     const keys: Arg[] = [processing, k.tasks, k.dead, k.seq];
-    const args: Arg[] = [now, distributorId, k.channel];
+    const args: Arg[] = [now, distributorId, k.channel, this.order];
     for (const { raw, fields: e } of items) {
       keys.push(k.task(e.id), k.ready(e.name));
       args.push(raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end));
@@ -223,14 +227,14 @@ export class Scripts {
     const r = (await this.call(
       'requeue',
       [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended],
-      [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0],
+      [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0, this.order],
     )) as number;
     return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
   }
 
   async promote(id: string, name: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return (await this.call('promote', [k.delayed, k.task(id), k.ready(name), k.seq], [id, now, k.channel])) === 1;
+    return (await this.call('promote', [k.delayed, k.task(id), k.ready(name), k.seq], [id, now, k.channel, this.order])) === 1;
   }
 
   /** A worker's heartbeat: O(1), whatever it runs. */

@@ -1,6 +1,7 @@
 /**
  * Dispatch: hands runnable tasks to connected workers, the least loaded worker of a task's name
- * first. One assign script call claims a batch of one name for one worker, and the assign frames
+ * first, in the order queue.kind says: the ready queue's head (priority, fifo: the score decides),
+ * a uniform sample of it (random), or its head with names drawn by weight (weighted). One assign script call claims a batch of one name for one worker, and the assign frames
  * leave in one batch frame; the task's stored config is spliced into its frame as the JSON text it
  * already is, never parsed and encoded again.
  */
@@ -44,11 +45,13 @@ export class Dispatcher {
       if (eligible.length === 0) return;
       const byName = new Map<string, WorkerLink[]>();
       for (const w of eligible) for (const n of w.tasks) (byName.get(n) ?? byName.set(n, []).get(n)!).push(w);
-      const names = [...byName.keys()];
+      const kind = s.config.queue.kind;
+      const names = kind === 'weighted' ? weightedOrder([...byName.keys()], s.config.queue.weights) : [...byName.keys()];
       const pipe = s.redis.pipeline();
       for (const n of names) {
         const capacity = byName.get(n)!.reduce((sum, w) => sum + w.free, 0);
-        pipe.zrange(s.keys.ready(n), '0', String(capacity - 1));
+        if (kind === 'random') pipe.zrandmember(s.keys.ready(n), capacity);
+        else pipe.zrange(s.keys.ready(n), '0', String(capacity - 1));
       }
       const rows = (await pipe.exec()) ?? [];
       const jobs: Promise<number>[] = [];
@@ -119,4 +122,15 @@ function configJson(stored: string): string {
   } catch {
     return JSON.stringify(stored);
   }
+}
+
+/**
+ * Names in a random order where each comes first in proportion to its weight (default 1): the
+ * first names get the contested capacity (Efraimidis-Spirakis: sort by u^(1/w)).
+ */
+export function weightedOrder(names: readonly string[], weights: Readonly<Record<string, number>>): string[] {
+  return names
+    .map((n) => ({ n, k: Math.random() ** (1 / (weights[n] ?? 1)) }))
+    .sort((a, b) => b.k - a.k)
+    .map((x) => x.n);
 }

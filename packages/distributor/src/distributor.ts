@@ -50,7 +50,7 @@ export class Distributor {
     this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blocking: true });
     this.sub = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-sub` });
     const gate = new RedisGate((up) => this.onRedisState(up));
-    this.s = new DistributorState(c, this.keys, new Scripts(this.redis, this.keys), this.redis, this.log, gate);
+    this.s = new DistributorState(c, this.keys, new Scripts(this.redis, this.keys, c.queue.kind === 'fifo' ? 'fifo' : 'priority'), this.redis, this.log, gate);
     this.presence = new Presence(this.redis, this.keys, 'distributor', c.id, c.health.interval_ms);
     const requeuer = new Requeuer(this.s);
     this.dispatcher = new Dispatcher(this.s, requeuer);

@@ -79,11 +79,13 @@ export class WorkerMessages {
         w.settled(msg.id, msg.running);
         const name = s.own.get(msg.id)?.name;
         const fence = { epoch: msg.epoch, assignment: msg.assignment };
-        void s.gate.write(async () => {
-          const r = await s.scripts.finish(msg.id, w.id, fence, 'STOPPED', '', msg.reason);
-          // The requeue script acts only on a STOPPED record with this fence, whoever recorded it.
-          if (r.result !== 'refused') await this.requeuer.requeue(msg.id, w.id, fence, 'stopped', name);
-        });
+        s.gate
+          .write(async () => {
+            const r = await s.scripts.finish(msg.id, w.id, fence, 'STOPPED', '', msg.reason);
+            // The requeue script acts only on a STOPPED record with this fence, whoever recorded it.
+            if (r.result !== 'refused') await this.requeuer.requeue(msg.id, w.id, fence, 'stopped', name);
+          })
+          .catch((err: Error) => s.log.error('could not record a released task as STOPPED', { task: msg.id, reason: err.message }));
         return;
       }
       case 'error':

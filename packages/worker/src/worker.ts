@@ -396,8 +396,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (run.abortCode === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
     if (run.phase === 'abandoned') return;
     this.runs.move(run, 'recording');
-    const recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
-    if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
+    let recorded: Finished | undefined;
+    try {
+      recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
+      if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
+    } catch (err) {
+      // Redis answered with an error (a record it cannot read): the run ends here, the record
+      // stays as it is, and the watch loops deal with it like any silent attempt.
+      this.log.error('could not record the end of a task', { task: task.id, reason: (err as Error).message });
+    }
     this.settle(run, recorded, payload, result);
   }
 

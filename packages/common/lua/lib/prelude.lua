@@ -5,9 +5,12 @@
 local rcall = redis.call
 local TERMINAL = {END = true, FAILED = true, CANCELLED = true}
 
--- Higher priority first, then first come first served. Priority is bounded to +-1000 and the
--- sequence stays below 1e12, so scores stay exact integers below 2^53.
-local function ready_score(priority, seq)
+-- The ready-queue score. Order 'priority' (the default): higher priority first, then first come
+-- first served; order 'fifo': arrival only. Priority is bounded to +-1000 and the sequence stays
+-- below 1e12, so scores stay exact integers below 2^53. (Random and weighted kinds sample the
+-- queue instead of taking its head, so they keep the priority score.)
+local function ready_score(priority, seq, order)
+  if order == 'fifo' then return seq end
   return -tonumber(priority or 0) * 1e12 + seq
 end
 
