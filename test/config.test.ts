@@ -68,6 +68,13 @@ describe('configuration errors and overrides', () => {
       expectConfigError(await dist(missing), new RegExp(esc(missing)));
     });
 
+    test('queue.kind, queue.weights and retention.terminal_ms bad values name the key', async () => {
+      expectConfigError(await dist(writeConfig(dir, 'd-qkind', dcfg({ queue: { kind: 'lifo' } }))), /queue\.kind/);
+      expectConfigError(await dist(writeConfig(dir, 'd-qweights', dcfg({ queue: { kind: 'weighted', weights: { resize: 0 } } }))), /queue\.weights/, /resize/);
+      expectConfigError(await dist(writeConfig(dir, 'd-retention', dcfg({ retention: { terminal_ms: -1 } }))), /retention\.terminal_ms/);
+      expectConfigError(await dist(writeConfig(dir, 'd-qok', dcfg()), { TASKMESH_QUEUE_WEIGHTS: '{"a": "heavy"}' }), /queue\.weights/);
+    });
+
     test('a config file that is not JSON', async () => {
       const file = join(dir, 'd-notjson.json');
       writeFileSync(file, '{ "share_key": "k", oops');
