@@ -1,8 +1,10 @@
 /**
- * compose (SPEC section 9): steps run in series on one worker, each gets the previous output; the
- * first failure fails the task at once; cancellation reaches the step that is running.
+ * compose (SPEC section 9) in a real worker: steps run in series, each gets the previous output;
+ * the first failure fails the task at once and names the step; cancellation reaches the step that
+ * is running; progress is one bar over the whole composition. (compose-steps.test.ts covers the
+ * function on its own.)
  */
-import { TaskClient, loadConfig } from '@taskmesh/common';
+import { TaskClient, loadConfig, type TaskEvent } from '@taskmesh/common';
 import { Distributor } from '@taskmesh/distributor';
 import { compose, createWorker, sleep, type Worker } from '@taskmesh/worker';
 import { cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, waitFor, workerConfig } from './helpers';
@@ -14,6 +16,7 @@ describe('compose', () => {
   let client: TaskClient;
   const calls: string[] = [];
   let aborted: unknown;
+  const events: TaskEvent[] = [];
 
   beforeAll(async () => {
     const port = await freePort();
@@ -37,6 +40,13 @@ describe('compose', () => {
         throw err;
       }
     });
+    w.addTask('halves', async (c: unknown, ctx) => {
+      ctx.progress(1, 2, 'half');
+      ctx.progress(2, 2);
+      return c;
+    });
+    w.addTask('progressing', compose(['halves', (x) => x, 'halves']));
+    w.on('task', (e) => events.push(e));
     w.addTask('pipeline', compose(['double', (x) => ({ n: (x as { n: number }).n + 1 }), 'double']));
     w.addTask('failing', compose(['double', 'boom', 'double']));
     w.addTask('cancellable', compose(['double', 'wait_forever', 'double']));
@@ -65,7 +75,7 @@ describe('compose', () => {
     calls.length = 0;
     const r = await client.wait(await client.submit('failing', { n: 1 }, { max_attempts: 1 }), { timeoutMs: 10000 });
     expect(r.state).toBe('FAILED');
-    expect(r.error).toBe('step exploded');
+    expect(r.error).toBe('step 2 of 3 (boom) failed: step exploded');
     expect(calls).toEqual(['double(1)', 'boom']);
   });
 
@@ -78,5 +88,14 @@ describe('compose', () => {
     expect(r.state).toBe('CANCELLED');
     expect((aborted as { code?: string }).code).toBe('TASK_CANCELLED');
     expect(calls).toEqual(['double(1)', 'wait_forever']);
+  });
+
+  test('progress is one bar over all steps, each step scaled into its share', async () => {
+    const id = await client.submit('progressing', {});
+    expect((await client.wait(id, { timeoutMs: 10000 })).state).toBe('END');
+    const bar = events.filter((e) => e.task === id && e.type === 'progress');
+    expect(bar.map((e) => e.total)).toEqual(bar.map(() => 100));
+    expect(bar.map((e) => e.done)).toEqual([0, 100 / 6, 33.33, 33.33, 66.67, 83.33, 100, 100].map((d) => Math.round(d * 100) / 100));
+    expect(bar[1]?.message).toBe('step 1/3 halves: half');
   });
 });

@@ -46,3 +46,4 @@ export {
   type FulfillResult,
 } from './store';
 export { MemoryQueue, RedisQueue, QueueError, QUEUE_KINDS, type Queue, type QueueItem, type QueueKind, type QueueOptions, type RedisQueueOptions } from './queue';
+export { compose, ComposeStepError, type ComposeContext, type ComposeStep, type ComposeOptions } from './compose';

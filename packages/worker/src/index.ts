@@ -15,6 +15,6 @@ export { Worker, createWorker, type TaskFunction, type TaskInfo, type WorkerEven
 export type { AbortCode } from './run';
 export { type TaskContext, type LogLevel } from './context';
 export type { TaskEvent, TaskEventType } from '@taskmesh/common';
-export { compose, type ComposeStep } from './compose';
+export { compose, ComposeStepError, type ComposeStep, type ComposeOptions } from './compose';
 export { sleep } from './sleep';
 export { loadTasks, cleanTaskName } from './task-loader';
