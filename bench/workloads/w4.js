@@ -10,7 +10,17 @@ const { V } = require('../systems');
 const { makeJobs, sleep, until } = require('../systems/base');
 const { ratioTarget, limitTarget, summarize } = require('../lib/report');
 
-const SYSTEMS = [V.taskmesh, V.bullmq, V.bee];
+/** Redis with no client but the bench's two INFO calls: what any system pays at the least. */
+const IDLE = { key: 'redis-idle', label: 'Redis alone (idle)', peer: false, idle: true };
+const SYSTEMS = [V.taskmesh, V.bullmq, V.bee, IDLE];
+
+async function measureIdle(ctx, { windowMs }) {
+  await sleep(SETTLE_MS);
+  const s0 = await ctx.redis.snapshot();
+  await sleep(windowMs);
+  const s1 = await ctx.redis.snapshot();
+  return { redisCpuS: s1.cpuS - s0.cpuS, cmdsPerS: (s1.commands - s0.commands) / ((s1.at - s0.at) / 1000) };
+}
 const SETTLE_MS = 2000;
 
 const FIGURES = [
@@ -30,6 +40,7 @@ function shape(opts) {
 
 /** One W4 measurement; `seed(redis, prefix)` fills Redis first (W6). */
 async function measure(ctx, variant, { n, windowMs, sleepMs, seed }) {
+  if (variant.idle) return measureIdle(ctx, { windowMs });
   const cluster = await variant.system.start(ctx, { workers: [n], options: variant.options, seed });
   try {
     const base = await ctx.redis.snapshot();
@@ -106,5 +117,7 @@ function againstBull(results, target, key, max) {
   const bull = sums[key].bullmq?.median;
   if (tm == null || bull == null) return { ...target, status: 'not run', detail: 'no figures' };
   const r = bull === 0 ? Infinity : tm / bull;
-  return { ...target, status: r <= max ? 'met' : 'not met', detail: `${tm.toFixed(3)} vs BullMQ ${bull.toFixed(3)}: ${r.toFixed(2)}×` };
+  const idle = key === 'redisCpuS' ? sums[key]['redis-idle']?.median : null;
+  const idleNote = idle != null ? ` (Redis alone, idle: ${idle.toFixed(3)})` : '';
+  return { ...target, status: r <= max ? 'met' : 'not met', detail: `${tm.toFixed(3)} vs BullMQ ${bull.toFixed(3)}: ${r.toFixed(2)}×${idleNote}` };
 }
