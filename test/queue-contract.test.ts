@@ -16,6 +16,7 @@ interface Item extends QueueItem {
   readonly name: string;
   readonly n?: number;
   readonly producer?: number;
+  readonly config?: unknown;
 }
 
 interface Backend {

@@ -12,17 +12,18 @@
  * "Store and Queue APIs".
  */
 import { TaskmeshError } from '../errors';
-import type { JsonValue } from '../store/types';
 
 export const QUEUE_KINDS = ['fifo', 'priority', 'random', 'weighted'] as const;
 export type QueueKind = (typeof QUEUE_KINDS)[number];
 
-/** A queued item: a JSON object, normally a task envelope (`name`, `priority`, ...). */
+/**
+ * A queued item: an object that JSON can carry, normally a task envelope (`name`, `priority`, ...).
+ * No index signature, so interfaces such as `EnvelopeInput` fit; RedisQueue stores the item as JSON.
+ */
 export interface QueueItem {
   readonly name?: string;
   /** Integer from -1000 to 1000; used by the priority kind. @default 0 */
   readonly priority?: number;
-  readonly [key: string]: JsonValue | undefined;
 }
 
 export interface QueueOptions<T extends QueueItem = QueueItem> {
