@@ -12,3 +12,7 @@ export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';
 export { Presence, HASH_TTL_INTERVALS } from './presence';
 export { RedisGate } from './redis-gate';
+// Building blocks for new Store and Queue implementations (docs/architecture.md, "Writing a new implementation").
+export { LeaseHandle, DEFAULT_LEASE_MS, JOB_ID_RE, canonicalJson, checkJobId, cloneJson, leaseMsOf, newToken, type LeaseBackend } from './store/lease';
+export { ClaimHandle, NotificationHandle } from './store/handles';
+export { priorityOf, weightOf, expDraw } from './queue/order';
