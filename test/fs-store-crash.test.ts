@@ -5,7 +5,7 @@
  * one job; a notification whose consumer died before `done` is delivered again.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 import { FsStore, type JsonValue } from '@taskmesh/common';
@@ -46,8 +46,18 @@ function assertNoTornFiles(dir: string): number {
 const key = (id: string, target: string) => `${id} ${target}`;
 
 describe('FsStore survives SIGKILL', () => {
+  const dirs: string[] = [];
+  const storeDir = (label: string): string => {
+    const parent = tmpDir(label);
+    dirs.push(parent);
+    return join(parent, 'store');
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
   test('hundreds of kills mid-operation: nothing acknowledged is lost, nothing is torn, no job held twice', async () => {
-    const dir = join(tmpDir('fs-crash'), 'store');
+    const dir = storeDir('fs-crash');
     const KILLS = 300;
     const PARALLEL = 3;
     const deadline = Date.now() + 40000;
@@ -127,7 +137,7 @@ describe('FsStore survives SIGKILL', () => {
   }, 90000);
 
   test('two processes claiming at once never both hold a job, and each job is fulfilled once', async () => {
-    const dir = join(tmpDir('fs-claim'), 'store');
+    const dir = storeDir('fs-claim');
     const store = new FsStore({ dir });
     const JOBS = 60;
     for (let i = 0; i < JOBS; i++) await store.create({ i });
@@ -149,7 +159,7 @@ describe('FsStore survives SIGKILL', () => {
   });
 
   test('a notification is delivered again when its consumer is killed before done', async () => {
-    const dir = join(tmpDir('fs-note'), 'store');
+    const dir = storeDir('fs-note');
     const store = new FsStore({ dir });
     const job = await store.create('req');
     await store.fulfill(job.id, 'value');
