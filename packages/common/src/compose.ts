@@ -46,13 +46,6 @@ function stepName(step: ComposeStep<never>, i: number): string {
   return typeof step === 'string' ? step : step.name || `step ${i + 1}`;
 }
 
-/** The object whose own `call` runs named steps: the host's context under any scoped views. */
-function hostOf(ctx: ComposeContext): ComposeContext {
-  let o: object | null = ctx;
-  while (o && !Object.prototype.hasOwnProperty.call(o, 'call')) o = Object.getPrototypeOf(o) as object | null;
-  return (o as ComposeContext | null) ?? ctx;
-}
-
 export function compose<C extends ComposeContext = ComposeContext>(steps: readonly ComposeStep<C>[], opts: ComposeOptions = {}): (input: unknown, ctx: C) => Promise<unknown> {
   if (steps.length === 0) throw new TypeError('compose needs at least one step');
   steps.forEach((s, i) => {
@@ -83,7 +76,7 @@ export function compose<C extends ComposeContext = ComposeContext>(steps: readon
       ctx.signal.throwIfAborted();
       report((start / total) * 100, label);
       try {
-        value = typeof step === 'string' ? await runNamed(ctx, step, value, view, scaled) : await step(value, view);
+        value = typeof step === 'string' ? await ctx.call(step, value, view) : await step(value, view);
       } catch (err) {
         // An abort is the run's own reason (cancel, takeover, stop), not this step's failure.
         if (ctx.signal.aborted) throw err;
@@ -94,31 +87,4 @@ export function compose<C extends ComposeContext = ComposeContext>(steps: readon
     report(100, 'done');
     return value;
   };
-}
-
-/**
- * Runs a named step with its progress scaled even on a host whose `call` ignores the third
- * argument and hands the task its own context: for the duration of the step that context's
- * `progress` is the scaled one, then the original is put back. Steps run one at a time within a
- * run, so no other step sees the swap.
- */
-async function runNamed<C extends ComposeContext>(ctx: C, name: string, input: unknown, view: C, scaled: ComposeContext['progress']): Promise<unknown> {
-  const host = hostOf(ctx) as { progress: ComposeContext['progress'] };
-  const own = Object.prototype.hasOwnProperty.call(host, 'progress');
-  const saved = host.progress;
-  let swapped = false;
-  try {
-    host.progress = scaled;
-    swapped = host.progress === scaled;
-  } catch {
-    // A frozen context: the step's progress then shows unscaled, which is all that is lost.
-  }
-  try {
-    return await ctx.call(name, input, view);
-  } finally {
-    if (swapped) {
-      if (own) host.progress = saved;
-      else delete (host as { progress?: unknown }).progress;
-    }
-  }
 }

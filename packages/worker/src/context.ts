@@ -20,8 +20,12 @@ export interface TaskContext {
   emit(event: string, data?: unknown): void;
   /** 'pause' when the worker lost Redis, 'resume' when a state_optional task may carry on. */
   on(event: 'pause' | 'resume', fn: () => void): TaskContext;
-  /** Runs another task registered on this worker, in this attempt (what `compose` builds on). */
-  call(name: string, input: unknown): Promise<unknown>;
+  /**
+   * Runs another task registered on this worker, in this attempt (what `compose` builds on). The
+   * task gets `ctx` when given (a composition's view, whose progress is scaled into its step's
+   * share), else this context.
+   */
+  call(name: string, input: unknown, ctx?: TaskContext): Promise<unknown>;
 }
 
 /**
@@ -58,7 +62,7 @@ export class EventLog {
 
 export function createContext(
   opts: { id: string; name: string; attempt: number; signal: AbortSignal; events: EventLog; lifecycle: EventEmitter },
-  call: (name: string, input: unknown) => Promise<unknown>,
+  call: (name: string, input: unknown, ctx?: TaskContext) => Promise<unknown>,
 ): TaskContext {
   const { events, lifecycle } = opts;
   // A run taken over by a newer attempt records nothing, so the worker pushes no final state for

@@ -373,7 +373,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     run.events.push('state', { state: 'RUNNING' });
     const ctx = createContext(
       { id: task.id, name: task.name, attempt: task.attempt, signal: run.ctrl.signal, events: run.events, lifecycle: run.lifecycle },
-      (name, input) => this.callTask(name, input, ctx),
+      (name, input, stepCtx) => this.callTask(name, input, stepCtx ?? ctx),
     );
     let outcome: FinishOutcome;
     let payload: string;
