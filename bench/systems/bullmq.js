@@ -69,6 +69,20 @@ class BullCluster extends ClusterBase {
     return out;
   }
 
+  /** W5: calls `onEvent(sentAt)` for every progress event of job `id`, heard through QueueEvents. */
+  async onProgress(id, onEvent) {
+    const { QueueEvents } = require('bullmq');
+    const events = new QueueEvents(this.queueName, { connection: { host: '127.0.0.1', port: this.ctx.redis.port, maxRetriesPerRequest: null } });
+    events.on('error', () => undefined);
+    events.on('progress', ({ jobId, data }) => {
+      if (jobId === id && data && typeof data === 'object') onEvent(data.t);
+    });
+    await events.waitUntilReady();
+    return async () => {
+      await Promise.race([events.close().catch(() => undefined), sleep(2000)]);
+    };
+  }
+
   async closeClients() {
     await Promise.race([this.queue.close().catch(() => undefined), sleep(2000)]);
     this.redis.disconnect();

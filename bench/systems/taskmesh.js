@@ -97,6 +97,25 @@ class TaskmeshCluster extends ClusterBase {
     return this.redis.hgetall(this.key(id));
   }
 
+  /**
+   * W5: calls `onEvent(sentAt)` for every progress event of task `id`, received by a watcher
+   * (the real library, its own certificate, straight from the worker). Returns a stop function.
+   */
+  async onProgress(id, onEvent) {
+    const { createWatcher } = require('@taskmesh/watcher');
+    const { loadConfig } = require('@taskmesh/common');
+    const file = path.join(this.dir, 'watcher.json');
+    fs.writeFileSync(file, JSON.stringify(this.watcherConfig, null, 2));
+    const watcher = createWatcher(loadConfig('watcher', file));
+    const unsubscribe = watcher.subscribe(id, (e) => {
+      if (e.type === 'progress') onEvent(Number(e.message));
+    });
+    return async () => {
+      unsubscribe();
+      await watcher.close();
+    };
+  }
+
   async closeClients() {
     this.redis.disconnect();
   }
@@ -130,6 +149,8 @@ async function start(ctx, { workers, seed, warmup = true }) {
   const tls = (role) => ({ key: path.join(certs, `${role}-key.pem`), cert: path.join(certs, `${role}.pem`), ca: path.join(certs, 'ca.pem') });
   const dcfg = { id: 'bench-distributor', share_key: shareKey, ...tls('distributor'), redis, host: '127.0.0.1', port: dport };
   fs.writeFileSync(path.join(dir, 'distributor.json'), JSON.stringify(dcfg, null, 2));
+  cluster.dir = dir;
+  cluster.watcherConfig = { share_key: shareKey, ...tls('watcher'), redis };
   const env = procs.cleanEnv({ TASKMESH_LOG_LEVEL: 'warn' });
   cluster.others.distributor = procs.startNode('taskmesh-distributor', DISTRIBUTOR_BIN, ['--config', path.join(dir, 'distributor.json')], { cwd: ROOT, env });
   await until(() => cluster.redis.sismember(`${prefix}distributors`, dcfg.id), 20000, 'the distributor to register', 50, () => cluster.checkAlive());

@@ -1,7 +1,6 @@
 'use strict';
 /**
- * Every workload, in the order `pnpm bench` runs them. To add one (W5, watcher events, goes here),
- * write bench/workloads/wN.js exporting { id, title, cases(opts), targets(results) } (see w1.js and
+ * Every workload, in the order `pnpm bench` runs them. To add one, write bench/workloads/wN.js exporting { id, title, cases(opts), targets(results) } (see w1.js and
  * bench/README.md) and add it to this list.
  */
 module.exports = [
@@ -9,7 +8,7 @@ module.exports = [
   require('./w2'),
   require('./w3'),
   require('./w4'),
-  // W5 (watcher events): another engineer's; add require('./w5') here.
+  require('./w5'),
   require('./w6'),
   require('./floor'),
 ];
