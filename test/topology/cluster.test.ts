@@ -7,6 +7,8 @@
  * - a distributor SIGKILL: nothing is lost, nothing restarted;
  * - three meshes with different hash tags, each on its own master, working at once.
  */
+import { loadConfig } from '@taskmesh/common';
+import { createRedis, closeRedis, Scripts, Keys } from '@taskmesh/common/internal';
 import { waitFor } from '../helpers';
 import { Mesh, RedisCluster, withRedis } from './servers';
 
@@ -122,5 +124,48 @@ describe('Redis Cluster, 3 masters', () => {
     console.log(`three meshes: 3 x 300 echo tasks END in ${took} ms; commands per master ${JSON.stringify(Object.fromEntries(delta))}; tags ${tags.map((t) => `${t.prefix}->${t.master}`).join(' ')}`);
     // Each master carried its own mesh: every one of them did real work.
     for (const { master } of tags) expect(delta.get(master)).toBeGreaterThan(3000);
+  });
+
+  // Last: it freezes the whole cluster.
+  test('the cluster client: commands bounded by redis.command_timeout_ms while the cluster is silent; close and ready drive the Redis-up logic', async () => {
+    const config = loadConfig('cli', { redis: { prefix: '{bound}:', cluster: cluster.seeds, command_timeout_ms: 500 } });
+    const redis = createRedis(config.redis, { name: 'topology-test' });
+    const events: string[] = [];
+    redis.on('ready', () => events.push('ready'));
+    redis.on('close', () => events.push('close'));
+    try {
+      // Scripts (defineCommand, EVALSHA with a NOSCRIPT fallback), pipeline and multi on one slot.
+      const scripts = new Scripts(redis, new Keys('{bound}:'));
+      expect(await scripts.touchWorkers(['nobody'], 1000)).toBe(0);
+      const pipe = await redis.pipeline().set('{bound}:a', '1').get('{bound}:a').exec();
+      expect(pipe?.[1]?.[1]).toBe('1');
+      expect(await redis.multi().incr('{bound}:n').incr('{bound}:n').exec()).toEqual([[null, 1], [null, 2]]);
+      // A silent partition: every node frozen. The command is refused within its bound.
+      for (const n of cluster.nodes) n.proc.kill('SIGSTOP');
+      const t0 = Date.now();
+      await expect(redis.get('{bound}:a')).rejects.toThrow();
+      const took = Date.now() - t0;
+      for (const n of cluster.nodes) n.proc.kill('SIGCONT');
+      console.log(`cluster client: a command against a frozen cluster failed after ${took} ms (command_timeout_ms 500)`);
+      expect(took).toBeLessThan(1500);
+      await waitFor('the cluster to answer again', async () => (await redis.get('{bound}:a')) === '1', 15000, 100);
+      // Every node gone: 'close' (the worker and distributor mark Redis down); a command waits in
+      // the client's offline queue, and is still refused within its bound; 'ready' once back.
+      events.length = 0;
+      await Promise.all(cluster.nodes.map((n) => n.kill('SIGKILL')));
+      await waitFor("'close'", () => events.includes('close'), 5000);
+      const t1 = Date.now();
+      await expect(redis.get('{bound}:a')).rejects.toThrow();
+      const offline = Date.now() - t1;
+      console.log(`cluster client: every node killed -> 'close'; a command meanwhile failed after ${offline} ms`);
+      expect(offline).toBeLessThan(1500);
+      await Promise.all(cluster.nodes.map((n) => n.restart()));
+      await waitFor("'ready' after the nodes came back", () => events.includes('ready'), 20000, 100);
+      await waitFor('a write to land again', async () => (await redis.set('{bound}:b', '2')) === 'OK', 15000, 100);
+      expect(events[0]).toBe('close');
+    } finally {
+      for (const n of cluster.nodes) n.proc.kill('SIGCONT');
+      await closeRedis(redis);
+    }
   });
 });

@@ -28,15 +28,26 @@ export async function withRedis<T>(port: number, fn: (r: Redis) => Promise<T>): 
 
 /** One redis-server (or sentinel) process of ours. */
 export class ServerProc {
-  readonly proc: ChildProcess;
+  proc!: ChildProcess;
   output = '';
-  private exit: Promise<void>;
+  private exit!: Promise<void>;
 
-  constructor(readonly port: number, args: string[]) {
-    this.proc = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(readonly port: number, private readonly args: string[]) {
+    this.spawn();
+  }
+
+  private spawn(): void {
+    this.proc = spawn('redis-server', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
     this.exit = new Promise((r) => this.proc.once('exit', () => r()));
+  }
+
+  /** Starts it again with the same arguments (a cluster node finds its nodes.conf again). */
+  async restart(): Promise<void> {
+    await this.kill();
+    this.spawn();
+    await this.ready();
   }
 
   get running(): boolean {
