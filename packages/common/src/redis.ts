@@ -98,8 +98,10 @@ export function clusterOptions(config: RedisConfig, opts: RedisConnectionOptions
     retryDelayOnClusterDown: 100,
     retryDelayOnTryAgain: 100,
     slotsRefreshTimeout: Math.max(timeout, 1000),
-    // Resharding and replica promotion are noticed within 5 s even without a MOVED to tell us.
-    slotsRefreshInterval: 5000,
+    // No periodic slot-map refresh: each one dials a fresh connection (CLUSTER SLOTS), which for
+    // 1,000 workers every few seconds is hundreds of connects per second for nothing. A moved slot
+    // answers MOVED and a lost node fails its commands; both refresh the map at once.
+    slotsRefreshInterval: 0,
     lazyConnect: false,
     enableAutoPipelining: false,
     shardedSubscribers: false,
