@@ -83,7 +83,15 @@ export function clusterOptions(config: RedisConfig, opts: RedisConnectionOptions
   const timeout = config.command_timeout_ms;
   const { host: _host, port: _port, db: _db, retryStrategy: _retry, enableOfflineQueue: _offline, ...node } = redisOptions({ ...config, sentinels: null }, opts);
   return {
-    redisOptions: { ...node, reconnectOnError: null },
+    redisOptions: {
+      ...node,
+      reconnectOnError: null,
+      // A master whose host died without a reset (power, network) leaves the socket open and
+      // silent for minutes of TCP retries; the client would keep sending that slot's commands
+      // there after the cluster promoted a replica. A socket that answers nothing for this long
+      // after a command is dropped, which refreshes the slot map. Above any BLMOVE block (1 s).
+      socketTimeout: Math.max(3 * timeout, 3000),
+    },
     // Every node lost: reconnect through the seed nodes, at the same pace as a single server.
     clusterRetryStrategy: backoff,
     // A node connection that drops is not redialled by itself: the slot map (refreshed on the
