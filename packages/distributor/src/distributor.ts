@@ -153,8 +153,10 @@ export class Distributor {
     const c = this.config;
     try {
       await this.presence.announce({ host: c.advertise_host, port: this.port });
-      // A worker that lost only its own Redis link stays alive while this distributor hears it.
-      const heard = [...this.s.workers.values()].filter((w) => w.registered).map((w) => w.id);
+      // A worker that lost only its own Redis link (it said so) stays alive while this
+      // distributor hears it; one with Redis writes its own heartbeat, so touching it would only
+      // add commands per worker-distributor link.
+      const heard = [...this.s.workers.values()].filter((w) => w.registered && !w.redisUp).map((w) => w.id);
       await this.s.scripts.touchWorkers(heard, this.presence.ttlMs);
       this.s.gate.set(true);
     } catch (err) {
