@@ -165,4 +165,22 @@ describe('dead letters and raw envelopes', () => {
     expect(h).toMatchObject({ id, name: 'echo', max_attempts: '5', max_stalls: '2', priority: '7', state_optional: '1', clean_end: '0', attempts: '1' });
     expect(JSON.parse(h.result!)).toEqual({ o: 1 });
   });
+
+  test('bad envelopes in one batch with good ones: the good ones are recorded at once, the bad ones dead', async () => {
+    const good = Array.from({ length: 50 }, (_, i) => `mix-${tag}-${i}`);
+    // One LPUSH: the distributor takes them as one batch. The bad ones name no id.
+    const raws = good.flatMap((id, i) => [JSON.stringify({ id, name: 'echo', config: { i } }), ...(i % 10 === 0 ? [`not json ${tag} ${i}`] : [])]);
+    const deadBefore = (await deadEntries()).length;
+    const t0 = Date.now();
+    await r.lpush(newTask, ...raws);
+    await waitFor('every good envelope recorded', async () => (await Promise.all(good.map((id) => r.exists(`${prefix}task:${id}`)))).every((x) => x === 1), 5000);
+    // Recorded in the batch itself, not by the own-tasks loop re-reading the processing list later.
+    expect(Date.now() - t0).toBeLessThan(1000);
+    for (const id of good) await waitState(id, 'END');
+    const dead = (await deadEntries()).slice(0, (await deadEntries()).length - deadBefore);
+    expect(dead.filter((e) => e.raw.startsWith(`not json ${tag}`))).toHaveLength(5);
+    expect(await r.llen(`${prefix}intake:${distributorId}`)).toBe(0);
+    // Every write of that batch worked the first time: nothing was left for a later re-read.
+    expect(d.output).not.toMatch(/intake failed|could not dead-letter|WRONGTYPE/);
+  });
 });

@@ -97,7 +97,7 @@ export class Dispatcher {
         w.settled(id);
         continue;
       }
-      s.own.set(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
+      s.track(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
       const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${JSON.stringify(name)},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
       if (w.channel.sendEncoded(frame)) {
         sent++;

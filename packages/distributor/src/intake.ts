@@ -92,7 +92,9 @@ export class Intake {
       }
       log.warn('dead envelope', { reason: parsed.reason, task: parsed.id });
       const entry = JSON.stringify({ reason: parsed.reason, raw: text, at: Date.now(), distributor: config.id });
-      await scripts.deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null);
+      // One dead letter that cannot be written now must not hold up the good envelopes beside it:
+      // it stays in the processing list, and recover() tries it again.
+      await scripts.deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null).catch((err: Error) => log.warn('could not dead-letter an envelope now; it stays in the processing list', { reason: err.message }));
     }
     const results = await scripts.intake(this.processing, good, config.id);
     let queued = false;

@@ -17,6 +17,8 @@ export interface OwnTask extends Fence {
 export class DistributorState {
   readonly workers = new Map<string, WorkerLink>();
   readonly own = new Map<string, OwnTask>();
+  /** How many own attempts each worker runs, so the own loop knows its workers without a scan. */
+  private readonly ownPerWorker = new Map<string, number>();
   /** Worker id -> time until which it is held as down. */
   private readonly flagged = new Map<string, number>();
   stopping = false;
@@ -58,17 +60,39 @@ export class DistributorState {
     for (const id of [...this.flagged.keys()]) this.isFlagged(id);
   }
 
+  /** Tracks an attempt this distributor assigned. */
+  track(id: string, t: OwnTask): void {
+    const prev = this.own.get(id);
+    if (prev) this.untrack(prev);
+    this.own.set(id, t);
+    this.ownPerWorker.set(t.worker, (this.ownPerWorker.get(t.worker) ?? 0) + 1);
+  }
+
+  private untrack(t: OwnTask): void {
+    const n = (this.ownPerWorker.get(t.worker) ?? 1) - 1;
+    if (n > 0) this.ownPerWorker.set(t.worker, n);
+    else this.ownPerWorker.delete(t.worker);
+  }
+
+  /** The workers this distributor's own attempts run on. */
+  ownWorkers(): ReadonlySet<string> {
+    return new Set(this.ownPerWorker.keys());
+  }
+
   /** Stops tracking an own attempt and frees its slot in this distributor's count of its worker. */
   forget(id: string): void {
     const mine = this.own.get(id);
     if (!mine) return;
     this.own.delete(id);
+    this.untrack(mine);
     this.workers.get(mine.worker)?.settled(id);
   }
 
   /** Forgets every own attempt on a worker (its connection is gone). */
   forgetWorker(workerId: string): void {
+    if (!this.ownPerWorker.has(workerId)) return;
     for (const [id, t] of this.own) if (t.worker === workerId) this.own.delete(id);
+    this.ownPerWorker.delete(workerId);
   }
 
   /** Supervision waits one interval after Redis comes back, so workers can write heartbeats first. */

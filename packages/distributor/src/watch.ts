@@ -34,7 +34,7 @@ export class TaskWatch {
       await this.cleanEnded();
       await this.promoteDue();
       await this.intake.recover();
-      await this.checkWorkers(new Set([...this.s.own.values()].map((t) => t.worker)));
+      await this.checkWorkers(this.s.ownWorkers());
     } finally {
       this.ownBusy = false;
     }

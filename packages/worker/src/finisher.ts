@@ -2,6 +2,7 @@
  * The end writes of one worker's attempts, batched: every end recorded in one turn of the event
  * loop goes to Redis in one finish script call, each still fenced on its own (epoch, assignment).
  */
+import { ReplyError } from 'ioredis';
 import type { Finished, FinishItem, Scripts } from '@taskmesh/common/internal';
 
 const MAX_BATCH = 500;
@@ -37,7 +38,15 @@ export class Finisher {
     this.pending = [];
     this.scripts.finishMany(this.workerId, batch.map((p) => p.item)).then(
       (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
-      (err: Error) => batch.forEach((p) => p.reject(err)),
+      (err: Error) => {
+        // Redis answered with an error (one record it cannot read): the others must not share
+        // its fate, so each is written on its own. An outage fails them all, to be retried.
+        if (err instanceof ReplyError && batch.length > 1) {
+          for (const p of batch) this.scripts.finishMany(this.workerId, [p.item]).then((r) => p.resolve(r[0]!), p.reject);
+        } else {
+          batch.forEach((p) => p.reject(err));
+        }
+      },
     );
   }
 }

@@ -17,6 +17,8 @@ export type AbortCode = 'TASK_TAKEN_OVER' | 'TASK_CANCELLED' | 'TASK_STOPPED';
 
 export class Run {
   phase: RunPhase = 'running';
+  /** Taken over by a newer attempt: no longer in the worker's task index, whatever it still does. */
+  detached = false;
   readonly fence: Fence;
   readonly ctrl = new AbortController();
   readonly lifecycle = new EventEmitter();
@@ -50,6 +52,19 @@ export class Run {
 export class RunTable {
   private readonly byId = new Map<string, Run>();
   private slots = 0;
+  private detachedCount = 0;
+
+  /** Runs the worker's task index should hold: every run but those taken over. */
+  get indexed(): number {
+    return this.byId.size - this.detachedCount;
+  }
+
+  /** Marks a run taken over (it left the task index when its attempt was requeued). */
+  detach(run: Run): void {
+    if (run.detached || this.byId.get(run.id) !== run) return;
+    run.detached = true;
+    this.detachedCount++;
+  }
 
   /** Runs holding a concurrency slot (phase running). */
   get running(): number {
@@ -85,6 +100,7 @@ export class RunTable {
   remove(run: Run): void {
     if (this.byId.get(run.id) !== run) return;
     if (run.phase === 'running') this.slots--;
+    if (run.detached) this.detachedCount--;
     this.byId.delete(run.id);
   }
 

@@ -30,10 +30,24 @@ export interface SupervisionHost {
   tellAny(msg: Message): void;
 }
 
+/** An attempt this worker must not start: taken over or cancelled before its frame arrived. */
+interface Early {
+  kind: 'lost' | 'cancel';
+  epoch: number;
+  at: number;
+}
+
 export class WorkerSupervision {
   private beating = false;
   /** Ids recorded against this worker that it does not run, and since when (local clock). */
   private unknownSince = new Map<string, number>();
+  /** Beats in a row at which the task index held more ids than the runs it should hold. */
+  private excessBeats = 0;
+  /**
+   * Inbox entries and give-backs for attempts whose assign frame has not arrived (yet): kept a
+   * few intervals, so a frame that arrives late is refused instead of running a dead attempt.
+   */
+  private readonly early = new Map<string, Early>();
 
   constructor(private readonly h: SupervisionHost) {}
 
@@ -59,14 +73,40 @@ export class WorkerSupervision {
       await this.verify();
       return;
     }
+    const now = Date.now();
+    for (const [id, e] of this.early) if (now - e.at > 3 * h.intervalMs) this.early.delete(id);
     for (const e of r.inbox) {
       const run = h.runs.get(e.id);
-      if (!run || run.fence.epoch !== e.epoch || run.phase !== 'running') continue;
+      if (!run || run.fence.epoch < e.epoch) {
+        // Its frame may still be on the way: remember, so it is refused when it comes.
+        this.early.set(e.id, { kind: e.kind, epoch: e.epoch, at: now });
+        continue;
+      }
+      if (run.fence.epoch !== e.epoch || run.phase !== 'running') continue;
       if (e.kind === 'cancel') h.abort(run, 'TASK_CANCELLED', `task ${e.id} was cancelled by a client`);
       else h.abort(run, 'TASK_TAKEN_OVER', `task ${e.id} was taken over by a newer attempt (epoch moved on from ${e.epoch})`);
     }
-    if (r.indexed > h.runs.size) await this.giveBackUnknown(await h.redis.smembers(h.keys.workerTasks(h.id)));
-    else this.unknownSince.clear();
+    // Frames in flight make the index bigger for a beat; an orphan keeps it bigger.
+    if (r.indexed > h.runs.indexed) this.excessBeats++;
+    else {
+      this.excessBeats = 0;
+      this.unknownSince.clear();
+    }
+    if (this.excessBeats >= 2) await this.giveBackUnknown(await h.redis.smembers(h.keys.workerTasks(h.id)));
+  }
+
+  /**
+   * Whether an attempt arriving now was taken over ('lost') or cancelled before its frame came;
+   * undefined when it may start.
+   */
+  takeEarly(id: string, epoch: number): 'lost' | 'cancel' | undefined {
+    const e = this.early.get(id);
+    if (!e) return undefined;
+    if (e.kind === 'lost' ? e.epoch >= epoch : e.epoch === epoch) {
+      this.early.delete(id);
+      return e.kind;
+    }
+    return undefined;
   }
 
   /** Checks every run's fence (after a reconnect): aborts those taken over or cancelled meanwhile. */
@@ -94,13 +134,17 @@ export class WorkerSupervision {
     const { h } = this;
     const now = Date.now();
     const seen = new Map<string, number>();
-    for (const id of ids) if (!h.runs.has(id)) seen.set(id, this.unknownSince.get(id) ?? now);
+    // A run taken over is not the attempt the index names, so its id counts as unknown too.
+    const unknown = (id: string): boolean => h.runs.get(id)?.detached ?? true;
+    for (const id of ids) if (unknown(id)) seen.set(id, this.unknownSince.get(id) ?? now);
     this.unknownSince = seen;
     for (const [id, since] of seen) {
-      if (now - since < 2 * h.intervalMs || h.runs.has(id)) continue;
+      if (now - since < 2 * h.intervalMs || !unknown(id)) continue;
       const fence = await h.scripts.giveBack(id, h.id);
       seen.delete(id);
       if (fence) {
+        // Should its frame still come, it is refused: the attempt is given back.
+        this.early.set(id, { kind: 'lost', epoch: fence.epoch, at: Date.now() });
         h.log.warn('gave back a task assigned to this worker that never reached it', { task: id, epoch: fence.epoch });
         h.tellAny({ type: 'done', id, epoch: fence.epoch, assignment: fence.assignment, state: 'STOPPED', running: h.runs.running });
       }

@@ -335,6 +335,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (this.draining) return void reject('draining');
     if (!this.gate.up) return void reject('no Redis connection');
     if (this.runs.running >= this.config.concurrency) return void reject('at concurrency limit');
+    const early = this.supervision.takeEarly(task.id, task.epoch);
+    if (early) return void reject(early === 'cancel' ? 'cancelled before its frame arrived' : 'taken over before its frame arrived');
     const older = this.runs.get(task.id);
     if (older) {
       if (older.phase === 'recording') return void reject('an older attempt of this task is still recording its end here');
@@ -354,6 +356,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   // ---- running a task ----------------------------------------------------------------------
 
   private abort(run: Run, code: AbortCode, message: string): void {
+    if (code === 'TASK_TAKEN_OVER') this.runs.detach(run);
     if (!run.abort(code, message)) return;
     this.log.info('aborting task', { task: run.id, reason: message });
     this.safeEmit('delete', { ...info(run), reason: code, message });
@@ -396,23 +399,29 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (run.abortCode === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
     if (run.phase === 'abandoned') return;
     this.runs.move(run, 'recording');
-    let recorded: Finished | undefined;
+    let recorded: Finished | 'unrecorded' | undefined;
     try {
       recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
       if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
     } catch (err) {
-      // Redis answered with an error (a record it cannot read): the run ends here, the record
-      // stays as it is, and the watch loops deal with it like any silent attempt.
+      // Redis answered with an error (a record it cannot read): the run ends here and the record
+      // stays as it is; this worker gives the attempt back once it sees it is not running it.
       this.log.error('could not record the end of a task', { task: task.id, reason: (err as Error).message });
+      recorded = 'unrecorded';
     }
     this.settle(run, recorded, payload, result);
   }
 
   /** Reports what was really recorded (the record's state, not what this run hoped for). */
-  private settle(run: Run, recorded: Finished | 'taken-over' | undefined, payload?: string, result?: unknown): void {
+  private settle(run: Run, recorded: Finished | 'taken-over' | 'unrecorded' | undefined, payload?: string, result?: unknown): void {
     this.runs.remove(run);
     const { task } = run;
     if (recorded === undefined) return;
+    if (recorded === 'unrecorded') {
+      // Nothing was written: free the slot its distributor counts.
+      this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
+      return;
+    }
     if (recorded === 'taken-over' || recorded.result === 'refused') {
       this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
