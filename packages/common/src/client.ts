@@ -11,6 +11,7 @@ import { Keys } from './keys';
 import { isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
 import { closeRedis, createRedis } from './redis';
 import { Scripts } from './scripts';
+import { subscribeCompletions, type OnCompleteOptions, type Subscription } from './completions';
 
 export type SubmitOptions = Omit<EnvelopeInput, 'name' | 'config'>;
 
@@ -29,9 +30,12 @@ export class TaskClient {
   private closing: Promise<void> | undefined;
 
   private readonly maxBytes: number;
+  private readonly redisConfig: RedisConfig;
+  private readonly subscriptions = new Set<Subscription>();
 
   constructor(config: { redis: RedisConfig; limits?: { max_message_bytes: number } }) {
     this.maxBytes = config.limits?.max_message_bytes ?? 1048576;
+    this.redisConfig = config.redis;
     this.keys = new Keys(config.redis.prefix);
     this.ownsRedis = !config.redis.client;
     this.redis = config.redis.client ?? createRedis(config.redis, { name: 'taskmesh-client' });
@@ -81,11 +85,22 @@ export class TaskClient {
     }
   }
 
-  /** Calls `fn` once the task is terminal (the forerunner's onComplete hook). */
-  onComplete(id: string, fn: (record: TaskRecord) => void, onError?: (err: Error) => void): void {
-    this.wait(id)
-      .then(fn, (err: Error) => onError?.(err))
-      .catch((err: Error) => onError?.(err));
+  /**
+   * Calls `handler` for every task named `name` that reaches a terminal state (END, FAILED,
+   * CANCELLED), at least once, with its record (the forerunner's onComplete hooks). Durable: the
+   * subscription is a consumer group in Redis, so registering again after a restart, with the
+   * same `group`, delivers what ended meanwhile; a handler that throws gets the task again.
+   * One wait for one id is `wait(id)`.
+   */
+  onComplete(name: string, handler: (record: TaskRecord) => unknown, opts: OnCompleteOptions = {}): Subscription {
+    const sub = subscribeCompletions(this.redisConfig, this.keys, name, handler, opts);
+    this.subscriptions.add(sub);
+    return {
+      close: async () => {
+        this.subscriptions.delete(sub);
+        await sub.close();
+      },
+    };
   }
 
   /**
@@ -125,7 +140,10 @@ export class TaskClient {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.ownsRedis ? closeRedis(this.redis) : Promise.resolve();
+    this.closing ??= (async () => {
+      await Promise.all([...this.subscriptions].map((s) => s.close()));
+      if (this.ownsRedis) await closeRedis(this.redis);
+    })();
     return this.closing;
   }
 }

@@ -8,6 +8,7 @@
  *   await client.close();
  */
 export { TaskClient, type SubmitOptions, type WaitOptions } from './client';
+export type { OnCompleteOptions, Subscription } from './completions';
 export {
   loadConfig,
   configPathFromArgs,

@@ -33,6 +33,11 @@ export class Keys {
   get stopped(): string { return `${this.prefix}stopped`; }
   /** Sorted set of terminal task ids by ended_at: the retention index. */
   get ended(): string { return `${this.prefix}ended`; }
+  /**
+   * Stream of terminal transitions (`id`, `name`, `state`), one entry each, in the order Redis
+   * recorded them: what `TaskClient.onComplete` consumer groups read. Trimmed with retention.
+   */
+  get completed(): string { return `${this.prefix}completed`; }
   /** Set of END task ids that asked for clean_end and whose record is not deleted yet. */
   get clean(): string { return `${this.prefix}clean`; }
   /** Set while a distributor holds a worker as down (expires after watch.stale_ms). */

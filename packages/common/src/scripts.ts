@@ -155,7 +155,7 @@ export class Scripts {
   /** Dead-letters an envelope; a never-run QUEUED record it named (`taskId`) becomes FAILED. */
   async deadletter(processing: string, raw: Buffer, entryJson: string, reason: string, taskId: string | null, now = Date.now()): Promise<void> {
     const k = this.keys;
-    await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended], [raw, entryJson, reason, now, taskId ?? '']);
+    await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended, k.completed], [raw, entryJson, reason, now, taskId ?? '']);
   }
 
   /** Claims QUEUED tasks of one name for one worker; one result per task, in order. */
@@ -192,7 +192,7 @@ export class Scripts {
   async finishMany(workerId: string, items: readonly FinishItem[], now = Date.now()): Promise<Finished[]> {
     if (items.length === 0) return [];
     const k = this.keys;
-    const keys: Arg[] = [k.workerTasks(workerId), k.stopped, k.ended, k.clean];
+    const keys: Arg[] = [k.workerTasks(workerId), k.stopped, k.ended, k.clean, k.completed];
     const args: Arg[] = [now];
     for (const it of items) {
       keys.push(k.task(it.id));
@@ -226,7 +226,7 @@ export class Scripts {
     const w = workerId || '-';
     const r = (await this.call(
       'requeue',
-      [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended],
+      [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended, k.completed],
       [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0, this.order],
     )) as number;
     return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
@@ -267,7 +267,7 @@ export class Scripts {
   async cancel(id: string, name: string, workerId: string, now = Date.now()): Promise<string | null> {
     const k = this.keys;
     const w = workerId || '-';
-    const r = (await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended], [id, now, k.channel, workerId])) as string;
+    const r = (await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended, k.completed], [id, now, k.channel, workerId])) as string;
     return r === '' ? null : r;
   }
 

@@ -19,6 +19,8 @@ const INDEX_BATCH = 1000;
 /** Records removed per retention script call, and calls per all-tasks pass. */
 const EXPIRE_BATCH = 500;
 const EXPIRE_CALLS = 20;
+/** Completion notifications are kept at most this long (7 days), whatever the retention. */
+const COMPLETIONS_MAX_MS = 7 * 24 * 3600 * 1000;
 
 export class TaskWatch {
   private ownBusy = false;
@@ -105,8 +107,11 @@ export class TaskWatch {
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
   private async expireTerminal(): Promise<void> {
     const keep = this.s.config.retention.terminal_ms;
-    if (keep === 0) return;
     const { redis, keys, scripts, log } = this.s;
+    // The completions stream (what onComplete consumers read) keeps as long as the records, and
+    // at most COMPLETIONS_MAX_MS when records are kept forever. Its ids are Redis's own clock.
+    await redis.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
+    if (keep === 0) return;
     const cutoff = Date.now() - keep;
     let removed = 0;
     for (let i = 0; i < EXPIRE_CALLS && !this.s.stopping; i++) {

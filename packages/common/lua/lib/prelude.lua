@@ -21,6 +21,13 @@ local function is_stale(task_updated_at, worker_beat, before)
   return tonumber(task_updated_at or 0) < before and tonumber(worker_beat) < before
 end
 
+-- A task became terminal: the retention index (by ended_at) and the completions stream that
+-- TaskClient.onComplete consumers read (Redis assigns its entry ids, so no clock is trusted).
+local function terminal(ended, completed, id, name, state, now)
+  rcall('ZADD', ended, now, id)
+  rcall('XADD', completed, '*', 'id', id, 'name', name or '', 'state', state)
+end
+
 -- A worker's inbox: what it must act on (takeovers, cancels), read by its next heartbeat. It
 -- outlives any worker that could still come back to read it.
 local INBOX_TTL_MS = 3600000

@@ -11,7 +11,8 @@
                    delay (ARGV[11]) so a refusal cannot spin, and the start does not count
 
   KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>, KEYS[5] worker hash,
-  KEYS[6] enqueue sequence counter, KEYS[7] stopped, KEYS[8] inbox:<worker>, KEYS[9] ended
+  KEYS[6] enqueue sequence counter, KEYS[7] stopped, KEYS[8] inbox:<worker>, KEYS[9] ended,
+  KEYS[10] completed
   ARGV[1] id, [2] epoch, [3] assignment, [4] mode, [5] now, [6] stale-before ms, [7] backoff ms,
        [8] backoff max ms, [9] channel, [10] the worker the caller believes runs it,
        [11] delay ms before a rejected task is runnable again, [12] ready order
@@ -42,7 +43,7 @@ if state == 'RUNNING' and mode ~= 'rejected' then tell(KEYS[8], 'lost ' .. id ..
 if t[4] == '1' then
   rcall('HSET', KEYS[1], 'state', 'CANCELLED', 'error', 'cancelled by a client', 'assignment', '',
     'ended_at', now, 'updated_at', now)
-  rcall('ZADD', KEYS[9], now, id)
+  terminal(KEYS[9], KEYS[10], id, t[11], 'CANCELLED', now)
   return 2
 end
 if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
@@ -50,7 +51,7 @@ if (mode == 'down' or mode == 'stale') and state == 'RUNNING' then
   if stalls >= tonumber(t[8]) then
     rcall('HSET', KEYS[1], 'state', 'FAILED', 'assignment', '', 'ended_at', now, 'updated_at', now,
       'error', 'stalled ' .. stalls .. ' times (max_stalls ' .. t[8] .. '): its worker was lost during every run')
-    rcall('ZADD', KEYS[9], now, id)
+    terminal(KEYS[9], KEYS[10], id, t[11], 'FAILED', now)
     return 3
   end
 end

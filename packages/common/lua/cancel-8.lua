@@ -5,12 +5,12 @@
   CANCELLED instead of running it again.
 
   KEYS[1] task hash, KEYS[2] ready:<name>, KEYS[3] delayed, KEYS[4] worker-tasks:<worker>,
-  KEYS[5] inbox:<worker>, KEYS[6] stopped, KEYS[7] ended
+  KEYS[5] inbox:<worker>, KEYS[6] stopped, KEYS[7] ended, KEYS[8] completed
   ARGV[1] id, [2] now, [3] channel, [4] the worker the caller read from the record
   Returns the state after the call ('CANCELLED', 'RUNNING' meaning pending, or a terminal state),
   'RETRY' when the task moved to another worker since the caller read it, or '' for an unknown task.
 ]]
-local t = rcall('HMGET', KEYS[1], 'state', 'worker', 'epoch')
+local t = rcall('HMGET', KEYS[1], 'state', 'worker', 'epoch', 'name')
 local state = t[1]
 if not state then return '' end
 if TERMINAL[state] then return state end
@@ -29,5 +29,5 @@ rcall('SREM', KEYS[6], ARGV[1])
 rcall('HINCRBY', KEYS[1], 'epoch', 1)
 rcall('HSET', KEYS[1], 'state', 'CANCELLED', 'error', 'cancelled by a client', 'assignment', '',
   'ended_at', ARGV[2], 'updated_at', ARGV[2])
-rcall('ZADD', KEYS[7], ARGV[2], ARGV[1])
+terminal(KEYS[7], KEYS[8], ARGV[1], t[4], 'CANCELLED', ARGV[2])
 return 'CANCELLED'
