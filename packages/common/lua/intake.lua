@@ -31,11 +31,7 @@ for i = 1, n do
         reason = 'task id ' .. id .. ' already exists in state ' .. cur[1]
       end
     else
-      rcall('HSET', task, 'id', id, 'name', name, 'config', ARGV[a + 4], 'state', 'QUEUED',
-        'attempts', 0, 'max_attempts', ARGV[a + 5], 'stalls', 0, 'max_stalls', ARGV[a + 6], 'epoch', 0,
-        'worker', '', 'distributor', '', 'priority', ARGV[a + 7], 'state_optional', ARGV[a + 8],
-        'clean_end', ARGV[a + 9], 'created_at', now, 'updated_at', now)
-      rcall('SADD', KEYS[2], id)
+      new_record(task, KEYS[2], id, name, ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], now)
     end
     if reason then
       rcall('LPUSH', KEYS[3], cjson.encode({reason = reason, raw = raw, at = tonumber(now), distributor = ARGV[2]}))

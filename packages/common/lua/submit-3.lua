@@ -12,11 +12,7 @@ if rcall('EXISTS', KEYS[2]) == 1 then
   if rcall('HGET', KEYS[2], 'submit_token') == ARGV[11] then return 1 end
   return 0
 end
-rcall('HSET', KEYS[2], 'id', ARGV[1], 'name', ARGV[2], 'config', ARGV[3], 'state', 'QUEUED',
-  'attempts', 0, 'max_attempts', ARGV[4], 'stalls', 0, 'max_stalls', ARGV[5], 'failures', 0,
-  'epoch', 0, 'assignment', '', 'worker', '', 'distributor', '', 'priority', ARGV[6],
-  'state_optional', ARGV[7], 'clean_end', ARGV[8], 'cancel', '0', 'completions', 0,
-  'created_at', ARGV[9], 'updated_at', ARGV[9], 'submit_token', ARGV[11])
-rcall('SADD', KEYS[1], ARGV[1])
+new_record(KEYS[2], KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
+rcall('HSET', KEYS[2], 'submit_token', ARGV[11])
 rcall('LPUSH', KEYS[3], ARGV[10])
 return 1

@@ -21,6 +21,15 @@ local function is_stale(task_updated_at, worker_beat, before)
   return tonumber(task_updated_at or 0) < before and tonumber(worker_beat) < before
 end
 
+-- A new QUEUED record (SPEC section 2's fields), in the tasks set: the one place a record is born.
+local function new_record(key, tasks, id, name, config, max_attempts, max_stalls, priority, state_optional, clean_end, now)
+  rcall('HSET', key, 'id', id, 'name', name, 'config', config, 'state', 'QUEUED',
+    'attempts', 0, 'max_attempts', max_attempts, 'stalls', 0, 'max_stalls', max_stalls, 'epoch', 0,
+    'worker', '', 'distributor', '', 'priority', priority, 'state_optional', state_optional,
+    'clean_end', clean_end, 'created_at', now, 'updated_at', now)
+  rcall('SADD', tasks, id)
+end
+
 -- A task became terminal: the retention index (by ended_at) and the completions stream that
 -- TaskClient.onComplete consumers read (Redis assigns its entry ids, so no clock is trusted).
 local function terminal(ended, completed, id, name, state, now)
