@@ -5,8 +5,8 @@
  */
 import { rmSync } from 'node:fs';
 
-import { FsStore, LeaseLostError, MemoryStore, StoreError, type Store } from '@taskmesh/common';
-import { tmpDir, waitFor } from './helpers';
+import { FsStore, LeaseLostError, MemoryStore, RedisStore, StoreError, loadConfig, type Store } from '@taskmesh/common';
+import { cleanPrefix, clientConfig, randomPrefix, tmpDir, waitFor } from './helpers';
 
 interface Implementation {
   open(): Store;
@@ -25,7 +25,18 @@ const IMPLEMENTATIONS: Record<string, Implementation> = {
     },
     peer: (s) => new FsStore({ dir: (s as FsStore).dir }),
   },
+  // The data model of SPEC section 2 on the machine's Redis, a fresh prefix per store.
+  RedisStore: {
+    open: () => {
+      const prefix = randomPrefix('store');
+      const s = new RedisStore({ redis: loadConfig('cli', clientConfig(prefix)).redis });
+      prefixes.set(s, prefix);
+      return s;
+    },
+    peer: (s) => new RedisStore({ redis: loadConfig('cli', clientConfig((s as RedisStore).keys.prefix)).redis }),
+  },
 };
+const prefixes = new Map<Store, string>();
 
 /** Blocks the event loop, as a long GC pause or a CPU-bound task would: no timer can run. */
 function stall(ms: number): void {
@@ -58,6 +69,10 @@ describe.each(Object.entries(IMPLEMENTATIONS))('Store contract: %s', (_name, imp
     for (const [s, dir] of dirs) {
       rmSync(dir, { recursive: true, force: true });
       dirs.delete(s);
+    }
+    for (const [s, prefix] of prefixes) {
+      await cleanPrefix(prefix);
+      prefixes.delete(s);
     }
   });
 

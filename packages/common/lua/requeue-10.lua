@@ -35,7 +35,10 @@ end
 if t[1] ~= ARGV[2] or (t[2] or '') ~= ARGV[3] then return 0 end
 if mode == 'stopped' and state ~= 'STOPPED' then return 0 end
 if mode == 'stale' and state == 'RUNNING' then
-  if not is_stale(t[9], rcall('HGET', KEYS[5], 'updated_at'), tonumber(ARGV[6])) then return 0 end
+  -- A RedisStore claim holds its attempt under a worker hash of its own with the lease's length.
+  local w = rcall('HMGET', KEYS[5], 'updated_at', 'lease_ms')
+  local before = w[2] and (now - tonumber(w[2])) or tonumber(ARGV[6])
+  if not is_stale(t[9], w[1], before) then return 0 end
 end
 rcall('SREM', KEYS[4], id)
 rcall('SREM', KEYS[7], id)

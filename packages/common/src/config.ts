@@ -5,6 +5,7 @@
  * typed object with the PEM files already read.
  */
 import type { Redis } from 'ioredis';
+import { QUEUE_KINDS, type QueueKind } from './queue/types';
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -56,9 +57,6 @@ export interface HealthConfig {
   interval_ms: number;
   misses: number;
 }
-
-/** queue.kind (SPEC section 9's Queue kinds as the distributor's dispatch order). */
-export type QueueKind = 'priority' | 'fifo' | 'random' | 'weighted';
 
 export interface DistributorConfig extends BaseConfig {
   role: 'distributor';
@@ -297,7 +295,7 @@ function schemaFor(role: Role): Schema {
         backoff_max_ms: leaf('retry.backoff_max_ms', { doc: 'Cap on the retry delay', format: 'positive-int', default: 60000 }),
       },
       queue: {
-        kind: leaf('queue.kind', { doc: 'Order runnable tasks are handed out: priority, fifo, random or weighted', format: ['priority', 'fifo', 'random', 'weighted'], default: 'priority' }),
+        kind: leaf('queue.kind', { doc: 'Order runnable tasks are handed out: priority, fifo, random or weighted', format: [...QUEUE_KINDS], default: 'priority' }),
         weights: leaf('queue.weights', { doc: 'Weight per task name for queue.kind weighted (default 1)', format: 'weight-map', default: {} }),
       },
       retention: {

@@ -31,9 +31,11 @@ export { generateDevCerts, generateCa, generateLeaf, DEFAULT_CERT_NAMES } from '
 export {
   MemoryStore,
   FsStore,
+  RedisStore,
   StoreError,
   LeaseLostError,
   type FsStoreOptions,
+  type RedisStoreOptions,
   type Store,
   type StoreErrorCode,
   type Job,

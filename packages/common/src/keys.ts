@@ -40,6 +40,15 @@ export class Keys {
   get completed(): string { return `${this.prefix}completed`; }
   /** Set of END task ids that asked for clean_end and whose record is not deleted yet. */
   get clean(): string { return `${this.prefix}clean`; }
+  // The Store API's notification queue (RedisStore).
+  /** Sorted set of a task's waiting notification targets (canonical JSON), in queue order. */
+  notify(id: string): string { return `${this.prefix}notify:${id}`; }
+  /** Sorted set of task ids with waiting targets. */
+  get notifyPending(): string { return `${this.prefix}notify-pending`; }
+  /** Counter that orders the targets. */
+  get notifySeq(): string { return `${this.prefix}notify-seq`; }
+  /** Hash of notification leases: id -> "token|expires". */
+  get notifyLeases(): string { return `${this.prefix}notify-leases`; }
   /** Set while a distributor holds a worker as down (expires after watch.stale_ms). */
   workerDown(workerId: string): string { return `${this.prefix}worker-down:${workerId}`; }
   /** A distributor's processing list: envelopes taken from new-task and not yet recorded. */

@@ -283,6 +283,50 @@ export class Scripts {
     return (await this.call('expire', [k.tasks, k.ended, ...ids.map((id) => k.task(id))], [cutoff, ...ids])) as number;
   }
 
+  // ---- the Store API on the data model (RedisStore) ------------------------------------------
+
+  /** A new QUEUED record, runnable at once; false when the id exists. */
+  async storeCreate(id: string, name: string, configJson: string, requestJson: string, now = Date.now()): Promise<boolean> {
+    const k = this.keys;
+    return (await this.call('store-create', [k.tasks, k.task(id), k.ready(name), k.seq], [id, name, configJson, requestJson, now, k.channel, this.order])) === 1;
+  }
+
+  /** Unfenced fulfilment (the seed lets anyone fulfil): 'RETRY' when the task moved to another worker than `workerId`. */
+  async storeFulfill(id: string, name: string, workerId: string, valueJson: string, now = Date.now()): Promise<'FULFILLED' | 'ALREADY' | 'RETRY' | 'NOTFOUND'> {
+    const k = this.keys;
+    const w = workerId || '-';
+    return (await this.call('store-fulfill', [k.task(id), k.ready(name), k.delayed, k.stopped, k.ended, k.completed, k.workerTasks(w), k.inbox(w)], [id, valueJson, now, workerId])) as 'FULFILLED' | 'ALREADY' | 'RETRY' | 'NOTFOUND';
+  }
+
+  /** Queues a notification target (canonical JSON); false for an unknown task. */
+  async storeQueue(id: string, target: string): Promise<boolean> {
+    const k = this.keys;
+    return (await this.call('store-queue', [k.task(id), k.notify(id), k.notifyPending, k.notifySeq], [id, target])) === 1;
+  }
+
+  /** Removes targets; returns how many are still waiting. */
+  async storeUnqueue(id: string, targets: readonly string[]): Promise<number> {
+    const k = this.keys;
+    return (await this.call('store-unqueue', [k.notify(id), k.notifyPending], [id, ...targets])) as number;
+  }
+
+  /** Leases the first candidate notification that is ready, or null. */
+  async storePull(ids: readonly string[], token: string, expires: number, now = Date.now()): Promise<{ id: string; state: string; result: string; error: string; targets: string[] } | null> {
+    if (ids.length === 0) return null;
+    const k = this.keys;
+    const keys: Arg[] = [k.notifyLeases];
+    for (const id of ids) keys.push(k.task(id), k.notify(id));
+    const r = (await this.call('store-pull', keys, [now, expires, token, ...ids])) as string[];
+    if (r.length === 0) return null;
+    const [id, state, result, error, ...targets] = r;
+    return { id: id!, state: state!, result: result!, error: error!, targets };
+  }
+
+  /** Renews (to `expires`) or releases a notification lease; false when the token lost it. */
+  async storeNoteLease(id: string, token: string, mode: 'renew' | 'release', expires = 0): Promise<boolean> {
+    return (await this.call('store-note-lease', [this.keys.notifyLeases], [id, token, mode, expires])) === 1;
+  }
+
   /** Drops workers with an empty task index from the index of workers with tasks. */
   async pruneAssigned(workerIds: readonly string[]): Promise<number> {
     if (workerIds.length === 0) return 0;

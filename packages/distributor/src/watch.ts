@@ -79,12 +79,15 @@ export class TaskWatch {
     const candidates = [...workerIds].filter((w) => !this.s.hears(w));
     if (candidates.length === 0) return;
     const pipe = redis.pipeline();
-    for (const w of candidates) pipe.hget(keys.worker(w), 'updated_at');
+    for (const w of candidates) pipe.hmget(keys.worker(w), 'updated_at', 'lease_ms');
     const rows = (await pipe.exec()) ?? [];
-    const staleBefore = Date.now() - this.s.config.watch.stale_ms;
+    const now = Date.now();
+    const staleBefore = now - this.s.config.watch.stale_ms;
     for (let i = 0; i < candidates.length; i++) {
-      const beat = rows[i]?.[1] as string | null | undefined;
-      if (beat !== null && beat !== undefined && Number(beat) >= staleBefore) continue;
+      const [beat, lease] = (rows[i]?.[1] ?? []) as (string | null)[];
+      // A RedisStore claim's worker hash says how long its lease is: that is its stale rule.
+      const before = lease ? now - Number(lease) : staleBefore;
+      if (beat !== null && beat !== undefined && Number(beat) >= before) continue;
       if (this.s.stopping) return;
       await this.requeuer.requeueWorkerTasks(candidates[i]!, 'stale', staleBefore);
     }

@@ -1,5 +1,6 @@
 export { MemoryStore } from './memory-store';
 export { FsStore, type FsStoreOptions } from './fs-store';
+export { RedisStore, type RedisStoreOptions } from './redis-store';
 export { DEFAULT_LEASE_MS, JOB_ID_RE, canonicalJson } from './lease';
 export {
   StoreError,
