@@ -20,15 +20,22 @@ interface Defined {
   keys: number | undefined;
 }
 
+let prelude: string | undefined;
+
+/** A script with the shared prelude (terminal states, ready score, stale rule...) in front. */
+export function withPrelude(lua: string): string {
+  prelude ??= readFileSync(join(LUA_DIR, 'lib', 'prelude.lua'), 'utf8');
+  return `${prelude}\n${lua}`;
+}
+
 function defineAll(redis: Redis): Record<string, Defined> {
-  const prelude = readFileSync(join(LUA_DIR, 'lib', 'prelude.lua'), 'utf8');
   const out: Record<string, Defined> = {};
   for (const file of readdirSync(LUA_DIR)) {
     const m = /^([a-z-]+?)(?:-(\d+))?\.lua$/.exec(file);
     if (!m) continue;
     const name = `tm_${m[1]!.replace(/-/g, '_')}`;
     const numberOfKeys = m[2] === undefined ? undefined : Number(m[2]);
-    if (!(name in redis)) redis.defineCommand(name, { lua: `${prelude}\n${readFileSync(join(LUA_DIR, file), 'utf8')}`, ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
+    if (!(name in redis)) redis.defineCommand(name, { lua: withPrelude(readFileSync(join(LUA_DIR, file), 'utf8')), ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
     const target = redis as unknown as Record<string, ScriptFn>;
     out[m[1]!] = { fn: (...args) => target[name]!(...args), keys: numberOfKeys };
   }

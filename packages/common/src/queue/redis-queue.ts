@@ -107,16 +107,17 @@ export class RedisQueue<T extends QueueItem = QueueItem> implements Queue<T> {
 
   /** EVALSHA, loading the script on NOSCRIPT (a restarted or failed-over Redis). */
   private async run(script: QueueScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const lua = script.lua;
     let sha = this.shas.get(script);
     if (!sha) {
-      sha = createHash('sha1').update(script.lua).digest('hex');
+      sha = createHash('sha1').update(lua).digest('hex');
       this.shas.set(script, sha);
     }
     try {
       return await this.redis.evalsha(sha, script.keys, ...keys, ...args);
     } catch (err) {
       if (!String((err as Error).message).includes('NOSCRIPT')) throw err;
-      return this.redis.eval(script.lua, script.keys, ...keys, ...args);
+      return this.redis.eval(lua, script.keys, ...keys, ...args);
     }
   }
 }
