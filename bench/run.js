@@ -2,6 +2,7 @@
 'use strict';
 /**
  * pnpm bench [--quick] [--rounds N] [--only W1,W4] [--json FILE] [--max-minutes M]
+ * pnpm bench --cluster [...]: taskmesh alone on a 3-master Redis Cluster (bench/cluster.js)
  *
  * Starts a throwaway redis-server on a free loopback port, runs each workload against taskmesh
  * (the real bins over mutual TLS) and its peers (BullMQ, Bee-Queue), alternating the systems
@@ -182,7 +183,8 @@ async function main() {
   await redis.stop();
 }
 
-main().then(
+if (process.argv.includes('--cluster')) require('./cluster').cli(); // taskmesh on a 3-master Redis Cluster
+else main().then(
   () => process.exit(0),
   (err) => {
     process.stderr.write(`bench: ${err.stack || err}\n`);

@@ -135,17 +135,19 @@ function ensureCerts(ctx) {
 
 /**
  * Starts one distributor and one worker process per entry of `workers` (its concurrency).
- * `seed(redis, prefix)` may fill Redis before anything starts (W6).
+ * `seed(redis, prefix)` may fill Redis before anything starts (W6); `prefix` replaces the random
+ * one (bench/cluster.js gives hash-tag prefixes).
  */
-async function start(ctx, { workers, seed, warmup = true }) {
+async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix }) {
   const certs = ensureCerts(ctx);
-  const prefix = `bench${randomBytes(4).toString('hex')}:`;
+  const prefix = fixedPrefix ?? `bench${randomBytes(4).toString('hex')}:`;
   const cluster = new TaskmeshCluster(ctx, prefix);
   if (seed) await seed(cluster.redis, prefix);
   const dir = fs.mkdtempSync(path.join(ctx.dir, 'taskmesh-'));
   const shareKey = randomBytes(16).toString('hex');
   const dport = await procs.freePort();
-  const redis = { url: ctx.redis.url, prefix };
+  // ctx.redis.taskmeshRedis: other `redis.*` settings (bench/cluster.js: `redis.cluster` seeds).
+  const redis = { ...(ctx.redis.taskmeshRedis ?? { url: ctx.redis.url }), prefix };
   const tls = (role) => ({ key: path.join(certs, `${role}-key.pem`), cert: path.join(certs, `${role}.pem`), ca: path.join(certs, 'ca.pem') });
   const dcfg = { id: 'bench-distributor', share_key: shareKey, ...tls('distributor'), redis, host: '127.0.0.1', port: dport };
   fs.writeFileSync(path.join(dir, 'distributor.json'), JSON.stringify(dcfg, null, 2));
