@@ -14,6 +14,7 @@ import { clientProof, newNonce, proofMatches, serverProof } from './auth';
 import { BATCH_MAX_BYTES, BATCH_MAX_FRAMES, CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
 import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
 import type { Logger } from './log';
+import type { RefusalReason } from './metrics';
 
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 
@@ -201,6 +202,8 @@ export interface ServerOptions {
   accept: ReadonlyArray<'worker' | 'watcher'>;
   log: Logger;
   onChannel: (ch: Channel) => void;
+  /** Told of every refused connection (for the refused-connections counter), beside the log line. */
+  onRefused?: (reason: RefusalReason) => void;
 }
 
 export interface MeshServer {
@@ -212,6 +215,7 @@ export interface MeshServer {
 /** A TLS WebSocket listener that hands over only channels that passed TLS and the share_key proof. */
 export async function listen(opts: ServerOptions): Promise<MeshServer> {
   const { log } = opts;
+  const refused = (reason: RefusalReason) => opts.onRefused?.(reason);
   const server = createServer(serverTlsOptions(opts.tls));
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false });
   const sockets = new Set<TLSSocket>();
@@ -222,10 +226,15 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
     const why = refusalReason(socket, opts.allow);
     if (why) {
       log.warn('refused connection', { remote: socket.remoteAddress, reason: why });
+      // An unauthorized socket failed the CA check; an authorized one failed only the allow-list.
+      refused(socket.authorized ? 'allow_list' : 'certificate');
       socket.destroy();
     }
   });
-  server.on('tlsClientError', (err: Error & { code?: string }) => log.warn('TLS handshake failed', { reason: err.code ?? err.message }));
+  server.on('tlsClientError', (err: Error & { code?: string }) => {
+    log.warn('TLS handshake failed', { reason: err.code ?? err.message });
+    refused('tls_handshake');
+  });
   server.on('request', (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end('taskmesh speaks WebSocket only\n');
   });
@@ -242,7 +251,7 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Without an 'error' listener one bad frame would crash the whole process.
         ws.on('error', (err) => log.warn('socket error', { reason: err.message }));
-        void serverHandshake(ws, opts, names, expiry).catch(() => undefined);
+        void serverHandshake(ws, opts, names, expiry, refused).catch(() => undefined);
       });
     } catch (err) {
       log.warn('upgrade failed', { reason: (err as Error).message });
@@ -275,7 +284,7 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
   };
 }
 
-async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[], certExpiresAt: number | null): Promise<void> {
+async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[], certExpiresAt: number | null, refused: (reason: RefusalReason) => void): Promise<void> {
   const nonce = newNonce();
   ws.send(encodeFrame({ type: 'hello', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce }));
   let auth: MessageOf<'auth'>;
@@ -283,15 +292,18 @@ async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string
     auth = await nextFrame(ws, 'auth', HANDSHAKE_TIMEOUT_MS);
   } catch (err) {
     opts.log.warn('handshake failed', { names, reason: (err as Error).message });
+    refused('handshake');
     ws.close(CloseCode.HANDSHAKE_TIMEOUT, 'handshake failed');
     return;
   }
   if (!opts.accept.includes(auth.role)) {
+    refused('role');
     ws.close(CloseCode.NOT_ALLOWED, `role ${auth.role} is not accepted here`);
     return;
   }
   if (!proofMatches(clientProof(opts.shareKey, auth.role, auth.id, nonce, auth.nonce), auth.mac)) {
     opts.log.warn('refused peer: wrong share_key', { peer: auth.id, names });
+    refused('share_key');
     ws.close(CloseCode.AUTH_FAILED, 'authentication failed');
     return;
   }

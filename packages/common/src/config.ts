@@ -58,6 +58,14 @@ export interface HealthConfig {
   misses: number;
 }
 
+/** The Prometheus endpoint of a distributor or worker (`metrics.*`). */
+export interface MetricsConfig {
+  /** Address the endpoint binds to. */
+  host: string;
+  /** null (the default) = no endpoint; 0 = any free port (the real one is logged). */
+  port: number | null;
+}
+
 export interface DistributorConfig extends BaseConfig {
   role: 'distributor';
   tls: TlsMaterial;
@@ -65,6 +73,7 @@ export interface DistributorConfig extends BaseConfig {
   port: number;
   advertise_host: string;
   health: HealthConfig;
+  metrics: MetricsConfig;
   watch: { own_interval_ms: number; all_interval_ms: number; stale_ms: number };
   retry: { backoff_ms: number; backoff_max_ms: number };
   /** terminal_ms: how long a terminal record is kept after it ended; 0 keeps it forever. */
@@ -87,6 +96,7 @@ export interface WorkerConfig extends BaseConfig {
   distributors: Array<[string, number]>;
   concurrency: number;
   health: HealthConfig;
+  metrics: MetricsConfig;
   shutdown_grace_ms: number;
   allow: { distributors: string[]; watchers: string[] };
 }
@@ -164,6 +174,14 @@ convict.addFormat({
     if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535)) throw new Error('must be a port number 1-65535');
   },
   coerce: (v: string) => Number(v),
+});
+// null (no endpoint), or a port where 0 means any free one; an empty variable means null.
+convict.addFormat({
+  name: 'nullable-port-or-zero',
+  validate(v: unknown) {
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535)) throw new Error('must be a port number 0-65535 (0 = any free port), or null for no endpoint');
+  },
+  coerce: (v: string) => (v.trim() === '' || v === 'null' ? null : Number(v)),
 });
 convict.addFormat({
   name: 'nullable-db',
@@ -275,6 +293,10 @@ function listenerSchema(defaultPort: number): Schema {
     health: {
       interval_ms: leaf('health.interval_ms', { doc: 'Health check and heartbeat interval', format: 'positive-int', default: 1000 }),
       misses: leaf('health.misses', { doc: 'Missed health checks before a peer is down', format: 'positive-int', default: 3 }),
+    },
+    metrics: {
+      host: leaf('metrics.host', { doc: 'Address the Prometheus /metrics endpoint binds to', format: 'non-empty-string', default: '127.0.0.1' }),
+      port: leaf('metrics.port', { doc: 'Port of the Prometheus /metrics endpoint (none = no endpoint, 0 = any free port)', format: 'nullable-port-or-zero', default: null }),
     },
   };
 }

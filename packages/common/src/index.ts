@@ -22,6 +22,7 @@ export {
   type RedisConfig,
   type TlsMaterial,
   type HealthConfig,
+  type MetricsConfig,
 } from './config';
 export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, type ErrorCode } from './errors';
 export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';

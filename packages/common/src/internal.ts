@@ -8,6 +8,7 @@ export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
 export { parseEnvelope, validateEnvelope, type ParsedEnvelope } from './envelope';
 export { createLogger, type Logger } from './log';
+export { Metrics, SAMPLE_CACHE_MS, type MetricsRole, type MetricsSample, type Sampler, type RequeueCause, type RefusalReason } from './metrics';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';
 export { Presence, HASH_TTL_INTERVALS } from './presence';

@@ -69,7 +69,8 @@ export interface IntakeItem {
 }
 
 export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
-export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean } | { kind: 'taken' } | { kind: 'not-queued' };
+/** queuedAt: when the attempt became QUEUED (ms; null on a re-sent call), for the queue-wait metric. */
+export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean; queuedAt: number | null } | { kind: 'taken' } | { kind: 'not-queued' };
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 /** What a finish call reports: its result, and the record's state after it (what was really recorded). */
@@ -175,11 +176,11 @@ export class Scripts {
       keys.push(k.task(t.id));
       args.push(t.id, t.assignment);
     }
-    const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?][];
-    return rows.map(([a, b, config, optional, cleanEnd]) => {
+    const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?, string?][];
+    return rows.map(([a, b, config, optional, cleanEnd, queuedAt]) => {
       if (a === -1) return { kind: 'taken' };
       if (a === -2) return { kind: 'not-queued' };
-      return { kind: 'assigned', epoch: a, attempt: b ?? 0, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1' };
+      return { kind: 'assigned', epoch: a, attempt: b ?? 0, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1', queuedAt: queuedAt ? Number(queuedAt) : null };
     });
   }
 

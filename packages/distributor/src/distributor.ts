@@ -5,7 +5,7 @@
  * file wires the parts together and owns the process's lifecycle and its Redis link.
  */
 import { loadConfig, type DistributorConfig } from '@taskmesh/common';
-import { Keys, Presence, RedisGate, Scripts, createRedis, closeRedis, listen, createLogger, type MeshServer, type Redis } from '@taskmesh/common/internal';
+import { Keys, Metrics, Presence, RedisGate, Scripts, createRedis, closeRedis, listen, createLogger, type MeshServer, type MetricsSample, type Redis } from '@taskmesh/common/internal';
 import { Dispatcher } from './dispatch';
 import { Intake } from './intake';
 import { Requeuer } from './requeue';
@@ -28,11 +28,15 @@ export class Distributor {
   private watch!: TaskWatch;
   private dispatcher!: Dispatcher;
   private closing: Promise<void> | undefined;
+  readonly metrics: Metrics;
+  /** When the last heartbeat reached Redis (0: none yet), for the heartbeat-age gauge. */
+  private lastBeatAt = 0;
 
   constructor(config: DistributorConfig | string) {
     this.config = typeof config === 'string' ? loadConfig('distributor', config) : config;
     this.keys = new Keys(this.config.redis.prefix);
     this.log = createLogger(`distributor[${this.config.id}]`);
+    this.metrics = new Metrics('distributor', this.config.metrics, this.log);
   }
 
   get id(): string {
@@ -50,7 +54,9 @@ export class Distributor {
     this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blocking: true });
     this.sub = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-sub` });
     const gate = new RedisGate((up) => this.onRedisState(up));
-    this.s = new DistributorState(c, this.keys, new Scripts(this.redis, this.keys, c.queue.kind === 'fifo' ? 'fifo' : 'priority'), this.redis, this.log, gate);
+    this.s = new DistributorState(c, this.keys, new Scripts(this.redis, this.keys, c.queue.kind === 'fifo' ? 'fifo' : 'priority'), this.redis, this.log, gate, this.metrics);
+    this.metrics.addSampler(() => this.sampleLocal());
+    this.metrics.addSampler(() => this.sampleQueues());
     this.presence = new Presence(this.redis, this.keys, 'distributor', c.id, c.health.interval_ms);
     const requeuer = new Requeuer(this.s);
     this.dispatcher = new Dispatcher(this.s, requeuer);
@@ -79,11 +85,14 @@ export class Distributor {
         accept: ['worker'],
         log: this.log,
         onChannel: (ch) => workers.attach(ch),
+        onRefused: (reason) => this.metrics.refusedConnections.inc({ reason }),
       });
       await this.heartbeat();
+      await this.metrics.start();
     } catch (err) {
       // A distributor that could not start (no Redis, port in use) leaves nothing open behind it.
       await this.server?.close();
+      await this.metrics.close();
       for (const r of [this.redis, this.blocking, this.sub]) r.disconnect();
       throw err;
     }
@@ -121,6 +130,7 @@ export class Distributor {
     }
     this.s.gate.close();
     await Promise.all([closeRedis(this.redis), closeRedis(this.sub)]);
+    await this.metrics.close();
     this.log.info('stopped');
   }
 
@@ -158,11 +168,56 @@ export class Distributor {
       // add commands per worker-distributor link.
       const heard = [...this.s.workers.values()].filter((w) => w.registered && !w.redisUp).map((w) => w.id);
       await this.s.scripts.touchWorkers(heard, this.presence.ttlMs);
+      this.lastBeatAt = Date.now();
       this.s.gate.set(true);
     } catch (err) {
       this.log.warn('heartbeat failed', { reason: (err as Error).message });
       this.s.gate.set(false);
     }
+  }
+
+  // ---- metrics -----------------------------------------------------------------------------
+
+  /** What this process knows without Redis: its workers, its own attempts, its heartbeat. */
+  private sampleLocal(): MetricsSample {
+    const running = new Map<string, number>();
+    for (const t of this.s.own.values()) running.set(t.name, (running.get(t.name) ?? 0) + 1);
+    return {
+      tasks: [...running].map(([name, count]) => ({ state: 'RUNNING', name, count })),
+      peers: { worker: this.s.workers.size },
+      heartbeatAgeSeconds: this.lastBeatAt === 0 ? null : (Date.now() - this.lastBeatAt) / 1000,
+    };
+  }
+
+  /**
+   * The queue depths, read at scrape time (cached by Metrics) in one pipeline of O(task names)
+   * cardinality commands: never a scan over tasks, nothing per task. Its `tasks` rows join the
+   * RUNNING rows of sampleLocal; when Redis cannot answer, its last values are served.
+   */
+  private async sampleQueues(): Promise<MetricsSample> {
+    const k = this.keys;
+    const names = [...this.s.knownNames()];
+    const pipe = this.redis.pipeline().llen(k.newTask).llen(k.dead).zcard(k.delayed).scard(k.stopped).zcard(k.ended);
+    for (const n of names) pipe.zcard(k.ready(n));
+    const rows = (await pipe.exec()) ?? [];
+    const num = (i: number): number => {
+      const [err, v] = rows[i] ?? [new Error('no reply'), null];
+      if (err) throw err;
+      return Number(v);
+    };
+    const ready = names.map((name, i) => ({ name, count: num(5 + i) }));
+    return {
+      intakeDepth: num(0),
+      deadListLength: num(1),
+      readyDepth: ready,
+      // The delayed, stopped and ended indexes hold every name: they are reported as name "*".
+      tasks: [
+        ...ready.map((r) => ({ state: 'QUEUED', name: r.name, count: r.count })),
+        { state: 'DELAYED', name: '*', count: num(2) },
+        { state: 'STOPPED', name: '*', count: num(3) },
+        { state: 'TERMINAL', name: '*', count: num(4) },
+      ],
+    };
   }
 
   // ---- notifications -----------------------------------------------------------------------

@@ -91,6 +91,7 @@ export class Intake {
         continue;
       }
       log.warn('dead envelope', { reason: parsed.reason, task: parsed.id });
+      this.s.metrics.deadEnvelopes.inc();
       const entry = JSON.stringify({ reason: parsed.reason, raw: text, at: Date.now(), distributor: config.id });
       // One dead letter that cannot be written now must not hold up the good envelopes beside it:
       // it stays in the processing list, and recover() tries it again.
@@ -98,9 +99,16 @@ export class Intake {
     }
     const results = await scripts.intake(this.processing, good, config.id);
     let queued = false;
-    for (const r of results) {
-      if (r.kind === 'dead') log.warn('dead envelope', { reason: r.reason });
-      if (r.kind === 'queued') queued = true;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.kind === 'dead') {
+        log.warn('dead envelope', { reason: r.reason });
+        this.s.metrics.deadEnvelopes.inc();
+      }
+      if (r.kind === 'queued') {
+        queued = true;
+        this.s.noteName(good[i]!.fields.name);
+      }
     }
     if (queued) this.onQueued();
   }

@@ -3,16 +3,24 @@
  * or stale worker) goes through the requeue script, which re-checks the fence atomically, so two
  * distributors never requeue one attempt twice.
  */
-import type { Fence, RequeueMode } from '@taskmesh/common/internal';
+import type { Fence, RequeueCause, RequeueMode } from '@taskmesh/common/internal';
 import type { DistributorState } from './state';
 
 /** A task a worker refused waits this long before it is runnable again, so a refusal cannot spin. */
 const REJECT_DELAY_MS = 250;
 
+/** The metrics' name for each mode: `down` is the takeover of a lost worker's attempts. */
+const CAUSE: Record<RequeueMode, RequeueCause> = { stopped: 'stopped', stale: 'stale', down: 'takeover', rejected: 'rejected' };
+
 export class Requeuer {
   constructor(private readonly s: DistributorState) {}
 
-  async requeue(id: string, workerId: string, fence: Fence, mode: RequeueMode, name?: string, staleBefore?: number): Promise<void> {
+  /**
+   * @param seenState the record's state, read together with the fence: a stale or down requeue
+   *   of an attempt seen RUNNING counts as a stall (the script re-checks the fence, so a requeue
+   *   that goes through acted on that very attempt).
+   */
+  async requeue(id: string, workerId: string, fence: Fence, mode: RequeueMode, name?: string, staleBefore?: number, seenState?: string): Promise<void> {
     const { s } = this;
     const taskName = name ?? (await s.redis.hget(s.keys.task(id), 'name'));
     if (!taskName) {
@@ -26,6 +34,10 @@ export class Requeuer {
       rejectDelayMs: Math.min(REJECT_DELAY_MS, s.config.retry.backoff_ms),
     });
     if (r !== 'skipped') {
+      const cause = CAUSE[mode];
+      s.metrics.requeues.inc({ cause, result: r });
+      // 'failed' on a stale/down requeue only comes from max_stalls, so it is a stall whatever was seen.
+      if ((mode === 'stale' || mode === 'down') && (seenState === 'RUNNING' || r === 'failed')) s.metrics.stalls.inc({ cause });
       s.forget(id);
       const level = mode === 'rejected' || mode === 'stopped' ? 'debug' : 'info';
       s.log[r === 'failed' ? 'warn' : level](`task ${r}`, { task: id, mode, worker: workerId, epoch: fence.epoch });
@@ -44,7 +56,7 @@ export class Requeuer {
         const [epoch, assignment, name, worker, state] = (rows[i]?.[1] ?? []) as (string | null)[];
         const m = typeof mode === 'function' ? mode(state ?? '') : mode;
         if (m === null) return;
-        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, m, name ?? undefined, opts.staleBefore);
+        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, m, name ?? undefined, opts.staleBefore, state ?? undefined);
       }),
     );
     return results.filter((r) => r.status === 'rejected').length;

@@ -4,7 +4,7 @@
  * whether Redis is reachable.
  */
 import type { DistributorConfig } from '@taskmesh/common';
-import type { Fence, Keys, Logger, Redis, RedisGate, Scripts } from '@taskmesh/common/internal';
+import type { Fence, Keys, Logger, Metrics, Redis, RedisGate, Scripts } from '@taskmesh/common/internal';
 import type { WorkerLink } from './worker-link';
 
 /** An attempt this distributor assigned. */
@@ -14,6 +14,9 @@ export interface OwnTask extends Fence {
   cleanEnd: boolean;
 }
 
+/** Most task names kept for the per-name queue gauges, so a flood of odd names cannot grow it without bound. */
+const MAX_KNOWN_NAMES = 1000;
+
 export class DistributorState {
   readonly workers = new Map<string, WorkerLink>();
   readonly own = new Map<string, OwnTask>();
@@ -22,6 +25,8 @@ export class DistributorState {
   /** Worker id -> time until which it is held as down. */
   private readonly flagged = new Map<string, number>();
   stopping = false;
+  /** Task names seen queued here, so a queue whose workers are all gone still shows its depth. */
+  private readonly names = new Set<string>();
   /** When Redis last came back: supervision waits a little so workers can write heartbeats first. */
   redisSince = 0;
 
@@ -32,6 +37,7 @@ export class DistributorState {
     readonly redis: Redis,
     readonly log: Logger,
     readonly gate: RedisGate,
+    readonly metrics: Metrics,
   ) {}
 
   get id(): string {
@@ -58,6 +64,19 @@ export class DistributorState {
   /** Clears flags whose hold ran out, so the worker can take work again. */
   expireFlags(): void {
     for (const id of [...this.flagged.keys()]) this.isFlagged(id);
+  }
+
+  /** Remembers a task name for the per-name queue gauges (a Set add: nothing per task on Redis). */
+  noteName(name: string): void {
+    if (this.names.size < MAX_KNOWN_NAMES) this.names.add(name);
+  }
+
+  /** Every task name this distributor knows of: seen queued, offered by a worker it hears, or running. */
+  knownNames(): Set<string> {
+    const out = new Set(this.names);
+    for (const w of this.workers.values()) for (const n of w.tasks) out.add(n);
+    for (const t of this.own.values()) out.add(t.name);
+    return out;
   }
 
   /** Tracks an attempt this distributor assigned. */

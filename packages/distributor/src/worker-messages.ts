@@ -84,6 +84,7 @@ export class WorkerMessages {
             const r = await s.scripts.finish(msg.id, w.id, fence, 'STOPPED', '', msg.reason);
             // The requeue script acts only on a STOPPED record with this fence, whoever recorded it.
             if (r.result !== 'refused') await this.requeuer.requeue(msg.id, w.id, fence, 'stopped', name);
+            else s.metrics.fencedWritesRefused.inc();
           })
           .catch((err: Error) => s.log.error('could not record a released task as STOPPED', { task: msg.id, reason: err.message }));
         return;

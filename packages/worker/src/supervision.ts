@@ -38,6 +38,8 @@ interface Early {
 }
 
 export class WorkerSupervision {
+  /** When a heartbeat last reached Redis (0: none yet), for the heartbeat-age gauge. */
+  lastBeatAt = 0;
   private beating = false;
   /** Ids recorded against this worker that it does not run, and since when (local clock). */
   private unknownSince = new Map<string, number>();
@@ -66,6 +68,7 @@ export class WorkerSupervision {
   private async beatOnce(): Promise<void> {
     const { h } = this;
     const r = await h.scripts.heartbeat(h.id, h.presence.ttlMs, h.runs.running);
+    this.lastBeatAt = Date.now();
     h.redisOk();
     if (r.kind === 'unregistered') {
       // Its hash was gone (expired, or Redis lost it): register again, then check every fence.

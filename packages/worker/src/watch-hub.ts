@@ -75,6 +75,11 @@ export class WatchHub {
   private readonly retainTasks: number;
   private readonly trimTimer: NodeJS.Timeout;
 
+  /** Watchers connected now (the connected-peers gauge). */
+  get connections(): number {
+    return this.conns.size;
+  }
+
   constructor(private readonly opts: WatchHubOptions) {
     this.bufferEvents = Math.max(1, opts.bufferEvents ?? 1000);
     this.retainMs = opts.retainMs ?? 60000;

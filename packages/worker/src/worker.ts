@@ -16,11 +16,13 @@ import {
   closeRedis,
   createLogger,
   listen,
+  Metrics,
   type Channel,
   type Finished,
   type FinishOutcome,
   type Logger,
   type MeshServer,
+  type MetricsSample,
   type Redis,
 } from '@taskmesh/common/internal';
 import { createContext, EventLog, type TaskContext } from './context';
@@ -66,6 +68,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly links: DistributorLink[] = [];
   private readonly hub: WatchHub;
   private readonly gate: RedisGate;
+  readonly metrics: Metrics;
   private redis!: Redis;
   private scripts!: Scripts;
   private presence!: Presence;
@@ -88,6 +91,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const c = this.config;
     this.hub = new WatchHub({ log: this.log, maxMessageBytes: c.limits.max_message_bytes, bufferEvents: EVENT_BUFFER, healthIntervalMs: c.health.interval_ms, healthMisses: c.health.misses });
     this.gate = new RedisGate((up, reason) => (up ? this.onRedisUp() : this.onRedisLost(reason)));
+    this.metrics = new Metrics('worker', c.metrics, this.log);
+    this.metrics.addSampler(() => this.sampleMetrics());
   }
 
   get id(): string {
@@ -161,11 +166,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
         accept: ['watcher'],
         log: this.log,
         onChannel: (ch) => this.hub.attach(ch),
+        onRefused: (reason) => this.metrics.refusedConnections.inc({ reason }),
       });
       await this.register();
+      await this.metrics.start();
     } catch (err) {
       // A worker that could not start leaves nothing open behind it (a port in use, no Redis).
       await this.server?.close();
+      await this.metrics.close();
       if (!c.redis.client) await closeRedis(this.redis);
       throw err;
     }
@@ -219,6 +227,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.gate.close();
     // A shared connection (redis.client) is its owner's to close.
     if (!c.redis.client) await closeRedis(this.redis);
+    await this.metrics.close();
     this.log.info('stopped');
     this.safeEmit('close');
   }
@@ -373,6 +382,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
    */
   private async execute(run: Run, fn: TaskFunction): Promise<void> {
     const { task } = run;
+    const t0 = performance.now();
     run.events.push('state', { state: 'RUNNING' });
     const ctx = createContext(
       { id: task.id, name: task.name, attempt: task.attempt, signal: run.ctrl.signal, events: run.events, lifecycle: run.lifecycle },
@@ -395,6 +405,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         payload = err instanceof Error ? err.message || err.name : String(err);
       }
     }
+    this.metrics.runSeconds.observe({ name: task.name, outcome }, (performance.now() - t0) / 1000);
     // A result computed after the attempt was taken over is never written.
     if (run.abortCode === 'TASK_TAKEN_OVER') return this.settle(run, 'taken-over');
     if (run.phase === 'abandoned') return;
@@ -418,21 +429,39 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { task } = run;
     if (recorded === undefined) return;
     if (recorded === 'unrecorded') {
+      this.metrics.attemptEnds.inc({ name: task.name, state: 'UNRECORDED' });
       // Nothing was written: free the slot its distributor counts.
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
       return;
     }
     if (recorded === 'taken-over' || recorded.result === 'refused') {
+      this.metrics.attemptEnds.inc({ name: task.name, state: 'TAKEN_OVER' });
+      if (recorded !== 'taken-over') this.metrics.fencedWritesRefused.inc();
       this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
       return;
     }
     const { state } = recorded;
+    this.metrics.attemptEnds.inc({ name: task.name, state });
+    if (recorded.result === 'retry') this.metrics.retries.inc({ name: task.name });
     if (recorded.result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
     // The value as the function returned it (not parsed back from what was written): watchers get it JSON-encoded anyway.
     run.events.push('state', state === 'END' ? { state, result } : { state, error: payload });
     const done = (DONE_STATES as readonly string[]).includes(state) ? (state as DoneState) : 'TAKEN_OVER';
     this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: done, running: this.runs.running });
+  }
+
+  /** Scrape-time values from memory only: the worker reads nothing from Redis for its metrics. */
+  private sampleMetrics(): MetricsSample {
+    const running = new Map<string, number>();
+    for (const run of this.runs.active()) running.set(run.task.name, (running.get(run.task.name) ?? 0) + 1);
+    const beat = this.supervision?.lastBeatAt ?? 0;
+    return {
+      tasks: [...running].map(([name, count]) => ({ state: 'RUNNING', name, count })),
+      peers: { distributor: this.links.filter((l) => l.open).length, watcher: this.hub.connections },
+      heartbeatAgeSeconds: beat === 0 ? null : (Date.now() - beat) / 1000,
+      concurrency: this.config.concurrency,
+    };
   }
 
   private emitTaskEvent(e: TaskEvent): void {
