@@ -192,7 +192,6 @@ export class Metrics {
     this.server = undefined;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
-    this.registry.clear();
   }
 
   /** The merged sample of every source, read at most once per SAMPLE_CACHE_MS. */
