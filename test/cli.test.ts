@@ -127,6 +127,25 @@ describe('taskmesh CLI', () => {
     });
   });
 
+  test('retry: a FAILED task runs again with a fresh budget and a new epoch; others are refused; unknown exits 3', async () => {
+    // flaky fails its first attempt; with max_attempts 1 that is FAILED.
+    const id = await submitId(['flaky', '{"succeedOn":2}', '--max-attempts', '1']);
+    expect((await tm(['wait', id])).code).toBe(1);
+    const failed = await statusJson(id);
+    expect(failed.state).toBe('FAILED');
+    const r = await tm(['retry', id]);
+    expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ code: 0, stdout: 'QUEUED\n', stderr: '' });
+    const w = await tm(['wait', id]);
+    expect(w.code).toBe(0);
+    const end = await statusJson(id);
+    expect(end).toMatchObject({ state: 'END', attempts: 2, result: { attempt: 2 }, completions: 1 });
+    expect(end.epoch as number).toBeGreaterThan(failed.epoch as number);
+    const again = await tm(['retry', id]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('END');
+    expect((await tm(['retry', 'no-such-task-id'])).code).toBe(3);
+  });
+
   test('wait on a FAILED task exits 1 with the error on stderr', async () => {
     const id = await submitId(['fail', '{"message":"cli-boom-42"}', '--max-attempts', '1']);
     const r = await tm(['wait', id]);

@@ -1,5 +1,5 @@
 /**
- * `taskmesh`: submit, status, wait, cancel, ls, certs. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
+ * `taskmesh`: submit, status, wait, cancel, retry, ls, certs. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
  * 2 usage or config error, 3 unknown task id, 124 wait timed out.
  */
 import { TaskClient, type SubmitOptions } from './client';
@@ -14,6 +14,7 @@ const USAGE = `usage: taskmesh <command> [--config FILE] ...
   status ID [--json]
   wait ID [--timeout S]
   cancel ID
+  retry ID
   ls [--state S] [--json]
   certs DIR [--names a,b,...]`;
 
@@ -126,7 +127,7 @@ async function run(argv: string[]): Promise<number> {
     for (const [name, f] of Object.entries(files.leaves)) out(`${name}: ${f.cert} ${f.key}`);
     return 0;
   }
-  if (!['submit', 'status', 'wait', 'cancel', 'ls'].includes(cmd)) throw new UsageError(`unknown command ${cmd}`);
+  if (!['submit', 'status', 'wait', 'cancel', 'retry', 'ls'].includes(cmd)) throw new UsageError(`unknown command ${cmd}`);
   const config = loadConfig('cli', configPathFromArgs(argv));
   const client = new TaskClient(config);
   try {
@@ -175,6 +176,16 @@ async function run(argv: string[]): Promise<number> {
         const id = need(p, 1, 'ID');
         const state = await client.cancel(id);
         out(state === 'RUNNING' ? 'cancel requested: the worker running it is being told' : state);
+        return 0;
+      }
+      case 'retry': {
+        const id = need(p, 1, 'ID');
+        const state = await client.retry(id);
+        if (state !== 'QUEUED') {
+          process.stderr.write(`taskmesh: task ${id} is ${state}: only a FAILED or CANCELLED task can be retried\n`);
+          return 1;
+        }
+        out(state);
         return 0;
       }
       case 'ls': {

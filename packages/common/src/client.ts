@@ -119,6 +119,18 @@ export class TaskClient {
     }
   }
 
+  /**
+   * Runs a FAILED or CANCELLED task again with a fresh attempt budget (a new epoch, so nothing of
+   * an earlier attempt can land). Returns QUEUED, or the state it has when it was neither.
+   */
+  async retry(id: string): Promise<TaskState> {
+    const name = await this.redis.hget(this.keys.task(id), 'name');
+    if (name === null) throw new UnknownTaskError(id);
+    const state = await this.scripts.retry(id, name);
+    if (state === null) throw new UnknownTaskError(id);
+    return state as TaskState;
+  }
+
   /** Every known task, optionally only those in one state. */
   async list(filter: { state?: TaskState } = {}): Promise<TaskRecord[]> {
     const out: TaskRecord[] = [];

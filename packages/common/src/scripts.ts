@@ -279,6 +279,13 @@ export class Scripts {
     return r === '' ? null : r;
   }
 
+  /** Runs a FAILED or CANCELLED task again; returns 'QUEUED', the state it had otherwise, or null when unknown. */
+  async retry(id: string, name: string, now = Date.now()): Promise<string | null> {
+    const k = this.keys;
+    const r = (await this.call('retry', [k.task(id), k.ready(name), k.seq, k.ended, k.clean], [id, now, k.channel, this.order])) as string;
+    return r === '' ? null : r;
+  }
+
   async cleanEnd(id: string): Promise<boolean> {
     const k = this.keys;
     return (await this.call('clean-end', [k.task(id), k.tasks, k.clean, k.ended], [id])) === 1;
