@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { TaskClient, loadConfig, type TaskRecord } from '@taskmesh/common';
+import { TaskClient, isTerminal, loadConfig, type TaskRecord } from '@taskmesh/common';
 import { distributorConfig, FIXTURE_TASKS, freePort, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from '../helpers';
 
 export type HostPort = [string, number];
@@ -345,16 +345,35 @@ export class Mesh {
     return out;
   }
 
+  /** For a failure report: each stuck task's record and the internal indexes that hold it. */
+  private async whereAre(ids: string[]): Promise<string> {
+    const r = this.client as unknown as { redis: import('ioredis').Redis };
+    const k = this.client.keys;
+    const out: string[] = [];
+    for (const id of ids) {
+      const h = await r.redis.hgetall(k.task(id));
+      const [ready, delayed, stopped] = await Promise.all([r.redis.zscore(k.ready(h.name ?? ''), id), r.redis.zscore(k.delayed, id), r.redis.sismember(k.stopped, id)]);
+      const holders: string[] = [];
+      for (const w of await r.redis.smembers(k.assigned)) if (await r.redis.sismember(k.workerTasks(w), id)) holders.push(w);
+      const intakes: string[] = [];
+      for (const d of await r.redis.smembers(k.intakes)) if ((await r.redis.lrange(k.intake(d), 0, -1)).some((e) => e.includes(id))) intakes.push(d);
+      const inNew = (await r.redis.lrange(k.newTask, 0, -1)).some((e) => e.includes(id));
+      const { config: _c, result: _r, ...brief } = h;
+      out.push(`${id} ${JSON.stringify(brief)} ready=${ready} delayed=${delayed} stopped=${stopped} worker-tasks=${holders.join(',')} intake=${intakes.join(',')} new-task=${inNew}`);
+    }
+    return out.join(' | ');
+  }
+
   /** Waits until every task is terminal (polling), then returns the records. */
   async allTerminal(ids: readonly string[], timeoutMs: number): Promise<TaskRecord[]> {
     let last: TaskRecord[] = [];
     await waitFor(`${ids.length} tasks terminal`, async () => {
       last = await this.records(ids);
       return last.every((r) => r.state === 'END' || r.state === 'FAILED' || r.state === 'CANCELLED');
-    }, timeoutMs, 250).catch((err: Error) => {
+    }, timeoutMs, 250).catch(async (err: Error) => {
       const counts = new Map<string, number>();
       for (const r of last) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-      throw new Error(`${err.message}; states now ${JSON.stringify(Object.fromEntries(counts))}`);
+      throw new Error(`${err.message}; states now ${JSON.stringify(Object.fromEntries(counts))}; stuck: ${await this.whereAre(last.filter((r) => !isTerminal(r.state)).slice(0, 5).map((r) => r.id))}`);
     });
     return last;
   }

@@ -17,8 +17,12 @@ const BLOCK_S = 1;
 
 export class Intake {
   private stopped = false;
-  /** A batch is being recorded: what the processing list holds is in hand, not left over. */
-  private ingesting = false;
+  /**
+   * Since when a batch is being recorded (0: none): what the processing list holds is in hand,
+   * not left over. A batch in hand much longer than any command may take (a reply lost in a
+   * failover) no longer counts, so recover() records what it left.
+   */
+  private ingestingSince = 0;
   private loop: Promise<void> | undefined;
 
   /**
@@ -65,9 +69,9 @@ export class Intake {
         continue;
       }
       if (raws.length === 0) continue;
-      this.ingesting = true;
+      this.ingestingSince = Date.now();
       await this.ingest(raws).catch((err: Error) => log.warn('intake failed; the envelopes stay in the processing list', { reason: err.message }));
-      this.ingesting = false;
+      this.ingestingSince = 0;
     }
   }
 
@@ -116,7 +120,8 @@ export class Intake {
   /** Re-reads what is left in this distributor's processing list (after a failed step). */
   async recover(): Promise<void> {
     const { redis } = this.s;
-    if (this.ingesting || (await redis.llen(this.processing)) === 0) return;
+    const inHand = this.ingestingSince > 0 && Date.now() - this.ingestingSince < 10 * this.s.config.redis.command_timeout_ms;
+    if (inHand || (await redis.llen(this.processing)) === 0) return;
     const raws = (await redis.lrangeBuffer(this.processing, 0, -1)).reverse();
     for (let i = 0; i < raws.length; i += INTAKE_BATCH) await this.ingest(raws.slice(i, i + INTAKE_BATCH));
   }
