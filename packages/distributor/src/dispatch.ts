@@ -26,7 +26,11 @@ export class Dispatcher {
     if (this.queued || this.s.stopping) return;
     this.queued = true;
     const run = async () => {
-      await this.running?.catch(() => undefined);
+      // A run whose Redis reply was lost in a failover must not hold dispatch back for good.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((r) => (timer = setTimeout(r, 10 * this.s.config.redis.command_timeout_ms)));
+      await Promise.race([this.running?.catch(() => undefined), limit]);
+      clearTimeout(timer);
       this.queued = false;
       await this.dispatch();
     };

@@ -23,14 +23,24 @@ const EXPIRE_CALLS = 20;
 const COMPLETIONS_MAX_MS = 7 * 24 * 3600 * 1000;
 
 export class TaskWatch {
-  private ownBusy = false;
-  private allBusy = false;
+  /** When the pass in progress began (0: none). */
+  private ownSince = 0;
+  private allSince = 0;
 
   constructor(private readonly s: DistributorState, private readonly intake: Intake, private readonly requeuer: Requeuer) {}
 
+  /**
+   * Whether a pass that began at `since` still counts as running. A pass whose Redis reply was
+   * lost in a failover must not stop the loop for good: after many command timeouts it no
+   * longer holds the next one back (every step it takes is idempotent).
+   */
+  private busy(since: number): boolean {
+    return since > 0 && Date.now() - since < 10 * this.s.config.redis.command_timeout_ms;
+  }
+
   async ownTasks(): Promise<void> {
-    if (this.ownBusy) return;
-    this.ownBusy = true;
+    if (this.busy(this.ownSince)) return;
+    const since = (this.ownSince = Date.now());
     try {
       await this.requeueStopped();
       await this.cleanEnded();
@@ -38,13 +48,13 @@ export class TaskWatch {
       await this.intake.recover();
       await this.checkWorkers(this.s.ownWorkers());
     } finally {
-      this.ownBusy = false;
+      if (this.ownSince === since) this.ownSince = 0;
     }
   }
 
   async allTasks(): Promise<void> {
-    if (this.allBusy) return;
-    this.allBusy = true;
+    if (this.busy(this.allSince)) return;
+    const since = (this.allSince = Date.now());
     try {
       const { redis, keys, scripts } = this.s;
       const assigned = await redis.smembers(keys.assigned);
@@ -52,10 +62,12 @@ export class TaskWatch {
       await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
       await this.requeueStopped();
       await this.cleanEnded();
+      // Also here: a retry due is never left waiting on one loop.
+      await this.promoteDue();
       await this.expireTerminal();
       await this.recoverDeadPeers();
     } finally {
-      this.allBusy = false;
+      if (this.allSince === since) this.allSince = 0;
     }
   }
 
