@@ -95,6 +95,7 @@ export class Dispatcher {
     }
     let sent = 0;
     const now = Date.now();
+    const nameJson = JSON.stringify(name);
     for (let i = 0; i < tasks.length; i++) {
       const { id, assignment } = tasks[i]!;
       const r = results[i]!;
@@ -104,7 +105,7 @@ export class Dispatcher {
       }
       s.track(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
       if (r.queuedAt !== null) s.metrics.queueWaitSeconds.observe({ name }, Math.max(0, now - r.queuedAt) / 1000);
-      const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${JSON.stringify(name)},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
+      const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${nameJson},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
       if (w.channel.sendEncoded(frame)) {
         sent++;
       } else {

@@ -211,8 +211,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.runs.move(run, 'abandoned');
       this.runs.remove(run);
       const r = await this.scripts.finish(run.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
-      if (r?.result === 'recorded') run.events.push('state', { state: 'STOPPED', error: 'the worker shut down' });
-      if (r?.result === 'recorded') this.tell(run, { type: 'done', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.running });
+      if (r?.result !== 'recorded') continue;
+      run.events.push('state', { state: 'STOPPED', error: 'the worker shut down' });
+      this.tell(run, { type: 'done', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.running });
     }
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.closed = true;
