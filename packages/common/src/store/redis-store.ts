@@ -83,9 +83,10 @@ export class RedisStore implements Store {
         const t = decodeToken(token);
         if (!t) return 'taken';
         const now = Date.now();
-        if (!(await this.scripts.start(id, t.fence, now))) return 'taken';
-        await this.redis.multi().hset(this.keys.worker(t.workerId), 'updated_at', now).pexpire(this.keys.worker(t.workerId), leaseMs * 3).exec();
-        return now + leaseMs;
+        // The fenced touch and the claim's heartbeat go out together (one round trip).
+        const hash = this.keys.worker(t.workerId);
+        const [current] = await Promise.all([this.scripts.start(id, t.fence, now), this.redis.multi().hset(hash, 'updated_at', now).pexpire(hash, leaseMs * 3).exec()]);
+        return current ? now + leaseMs : 'taken';
       },
       release: async (id, token) => {
         const t = decodeToken(token);
@@ -133,15 +134,25 @@ export class RedisStore implements Store {
 
   async claim(opts?: LeaseOptions): Promise<Claim | undefined> {
     const leaseMs = leaseMsOf(opts);
+    // One worker id (and hash) for this claim, whichever candidate it gets. The hash exists
+    // before the attempt does, so no watch loop ever sees the attempt without it.
+    const workerId = `store-${this.storeId}-${++this.claims}`;
+    const hash = this.keys.worker(workerId);
+    let written = false;
     for (let round = 0; round < 2; round++) {
       const ids = await this.redis.zrange(this.keys.ready(this.name), '0', String(WINDOW - 1));
       for (const id of ids) {
-        const c = await this.tryClaim(id, leaseMs, opts);
+        if (!written) {
+          await this.redis.multi().hset(hash, { id: workerId, updated_at: Date.now(), lease_ms: leaseMs }).pexpire(hash, leaseMs * 3).exec();
+          written = true;
+        }
+        const c = await this.tryClaim(id, workerId, leaseMs, opts);
         if (c) return c;
       }
       // Nothing runnable: put back what expired claims hold, then look once more.
-      if (round === 0 && !(await this.requeueExpired())) return undefined;
+      if (round === 0 && !(await this.requeueExpired())) break;
     }
+    if (written) await this.redis.del(hash);
     return undefined;
   }
 
@@ -149,7 +160,7 @@ export class RedisStore implements Store {
     const json = JSON.stringify(cloneJson(value));
     if (lease) {
       const t = decodeToken(lease.token);
-      if (!t || t.workerId === '') return 'LEASE_LOST';
+      if (!t) return 'LEASE_LOST';
       const r = await this.scripts.finish(id, t.workerId, t.fence, 'END', json);
       if (r.result === 'recorded') return 'FULFILLED';
       if (r.state === '') throw new StoreError('JOB_NOT_FOUND', `unknown job id: ${id}`);
@@ -207,21 +218,14 @@ export class RedisStore implements Store {
     return undefined;
   }
 
-  /** Claims one task for a worker id of the claim's own, whose hash holds the lease length. */
-  private async tryClaim(id: string, leaseMs: number, opts: LeaseOptions | undefined): Promise<Claim | undefined> {
-    const workerId = `store-${this.storeId}-${++this.claims}`;
+  /** Claims one task for the claim's worker id, whose hash holds the lease length. */
+  private async tryClaim(id: string, workerId: string, leaseMs: number, opts: LeaseOptions | undefined): Promise<Claim | undefined> {
     const now = Date.now();
-    const hash = this.keys.worker(workerId);
-    // The hash exists before the attempt does, so no watch loop ever sees the attempt without it.
-    await this.redis.multi().hset(hash, { id: workerId, updated_at: now, lease_ms: leaseMs }).pexpire(hash, leaseMs * 3).exec();
-    const r = await this.scripts.assign(id, this.name, workerId, `store-${this.storeId}`, randomUUID(), now);
-    if (r.kind !== 'assigned') {
-      await this.redis.del(hash);
-      return undefined;
-    }
+    const assignment = randomUUID();
+    const r = await this.scripts.assign(id, this.name, workerId, `store-${this.storeId}`, assignment, now);
+    if (r.kind !== 'assigned') return undefined;
     const job = await this.get(id);
-    const fence = { epoch: r.epoch, assignment: (await this.redis.hget(this.keys.task(id), 'assignment')) ?? '' };
-    return new ClaimHandle(job!, encodeToken(workerId, fence), now + leaseMs, opts, this.workBackend, this.live);
+    return new ClaimHandle(job!, encodeToken(workerId, { epoch: r.epoch, assignment }), now + leaseMs, opts, this.workBackend, this.live);
   }
 
   /** Requeues the attempts of claims whose lease ran out (any store's); true if one was. */
@@ -237,13 +241,18 @@ export class RedisStore implements Store {
       const [beat, lease] = (rows[i]?.[1] ?? []) as (string | null)[];
       if (beat && lease && Number(beat) >= now - Number(lease)) continue;
       const w = workers[i]!;
-      for (const id of await this.redis.smembers(this.keys.workerTasks(w))) {
-        const [epoch, assignment] = await this.redis.hmget(this.keys.task(id), 'epoch', 'assignment');
-        const r = await this.scripts.requeue(id, this.name, w, { epoch: Number(epoch), assignment: assignment ?? '' }, 'stale', { staleBefore: now - Number(lease ?? 0), backoffMs: 1000, backoffMaxMs: 60000 });
-        if (r === 'requeued') any = true;
-      }
-      await this.scripts.pruneAssigned([w]);
+      const ids = await this.redis.smembers(this.keys.workerTasks(w));
+      const fp = this.redis.pipeline();
+      for (const id of ids) fp.hmget(this.keys.task(id), 'epoch', 'assignment');
+      const fences = (await fp.exec()) ?? [];
+      // The requeue script applies the stale rule itself (it reads lease_ms); this only saves it a call per live claim.
+      const results = await Promise.all(ids.map((id, k) => {
+        const [epoch, assignment] = (fences[k]?.[1] ?? []) as (string | null)[];
+        return this.scripts.requeue(id, this.name, w, { epoch: Number(epoch), assignment: assignment ?? '' }, 'stale', { backoffMs: 1000, backoffMaxMs: 60000 });
+      }));
+      if (results.includes('requeued')) any = true;
     }
+    await this.scripts.pruneAssigned(workers);
     return any;
   }
 }
