@@ -14,14 +14,13 @@ local t = rcall('HMGET', KEYS[1], 'state', 'worker', 'epoch', 'name')
 local state = t[1]
 if not state then return '' end
 if TERMINAL[state] then return state end
+if state == 'RUNNING' and t[2] ~= ARGV[4] then return 'RETRY' end
+rcall('HSET', KEYS[1], 'cancel', '1')
 if state == 'RUNNING' then
-  if t[2] ~= ARGV[4] then return 'RETRY' end
-  rcall('HSET', KEYS[1], 'cancel', '1')
   tell(KEYS[5], 'cancel ' .. ARGV[1] .. ' ' .. t[3])
   rcall('PUBLISH', ARGV[3], 'cancel ' .. ARGV[1])
   return 'RUNNING'
 end
-rcall('HSET', KEYS[1], 'cancel', '1')
 rcall('ZREM', KEYS[2], ARGV[1])
 rcall('ZREM', KEYS[3], ARGV[1])
 rcall('SREM', KEYS[4], ARGV[1])

@@ -41,7 +41,7 @@ if mode == 'stale' and state == 'RUNNING' then
   if not is_stale(t[9], w[1], before) then return 0 end
 end
 rcall('SREM', KEYS[4], id)
-rcall('SREM', KEYS[7], id)
+if state == 'STOPPED' then rcall('SREM', KEYS[7], id) end
 if state == 'RUNNING' and mode ~= 'rejected' then tell(KEYS[8], 'lost ' .. id .. ' ' .. t[1]) end
 if t[4] == '1' then
   rcall('HSET', KEYS[1], 'state', 'CANCELLED', 'error', 'cancelled by a client', 'assignment', '',

@@ -7,8 +7,7 @@
   Returns 1 created, 0 the id exists.
 ]]
 if rcall('EXISTS', KEYS[2]) == 1 then return 0 end
-new_record(KEYS[2], KEYS[1], ARGV[1], ARGV[2], ARGV[3], 3, 5, 0, '0', '0', ARGV[5])
-rcall('HSET', KEYS[2], 'request', ARGV[4])
+new_record(KEYS[2], KEYS[1], ARGV[1], ARGV[2], ARGV[3], 3, 5, 0, '0', '0', ARGV[5], 'request', ARGV[4])
 rcall('ZADD', KEYS[3], ready_score(0, rcall('INCR', KEYS[4]), ARGV[7]), ARGV[1])
 rcall('PUBLISH', ARGV[6], 'ready')
 return 1

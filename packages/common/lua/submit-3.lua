@@ -12,7 +12,6 @@ if rcall('EXISTS', KEYS[2]) == 1 then
   if rcall('HGET', KEYS[2], 'submit_token') == ARGV[11] then return 1 end
   return 0
 end
-new_record(KEYS[2], KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9])
-rcall('HSET', KEYS[2], 'submit_token', ARGV[11])
+new_record(KEYS[2], KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], 'submit_token', ARGV[11])
 rcall('LPUSH', KEYS[3], ARGV[10])
 return 1

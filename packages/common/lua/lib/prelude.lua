@@ -22,11 +22,12 @@ local function is_stale(task_updated_at, worker_beat, before)
 end
 
 -- A new QUEUED record (SPEC section 2's fields), in the tasks set: the one place a record is born.
-local function new_record(key, tasks, id, name, config, max_attempts, max_stalls, priority, state_optional, clean_end, now)
+-- Extra field/value pairs of the caller's (a submit token, a Store request) go in the same write.
+local function new_record(key, tasks, id, name, config, max_attempts, max_stalls, priority, state_optional, clean_end, now, ...)
   rcall('HSET', key, 'id', id, 'name', name, 'config', config, 'state', 'QUEUED',
     'attempts', 0, 'max_attempts', max_attempts, 'stalls', 0, 'max_stalls', max_stalls, 'epoch', 0,
     'worker', '', 'distributor', '', 'priority', priority, 'state_optional', state_optional,
-    'clean_end', clean_end, 'created_at', now, 'updated_at', now)
+    'clean_end', clean_end, 'created_at', now, 'updated_at', now, ...)
   rcall('SADD', tasks, id)
 end
 

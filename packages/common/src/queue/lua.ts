@@ -25,7 +25,6 @@ export const PUSH_LIST: QueueScript = {
   ARGV[1] the item   ARGV[2] how long the operation key is kept (ms)
   Returns 1 if pushed by this call, 0 if a previous run of the same operation pushed it.
 ]]
-local rcall = redis.call
 if not rcall('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return 0 end
 rcall('LPUSH', KEYS[1], ARGV[1])
 return 1
@@ -41,7 +40,6 @@ export const POP_LIST: QueueScript = {
   ARGV[1] how long the popped item is kept under the operation key (ms)
   Returns the item, or false when the list is empty. A re-run returns the item the first run took.
 ]]
-local rcall = redis.call
 local done = rcall('GET', KEYS[2])
 if done then return done end
 local v = rcall('RPOP', KEYS[1])
@@ -63,7 +61,6 @@ export const PUSH_SCORED: QueueScript = {
   clock + draw.
   Returns 1 if added by this call, 0 for a re-run.
 ]]
-local rcall = redis.call
 if not rcall('SET', KEYS[3], '1', 'NX', 'PX', ARGV[4]) then return 0 end
 local score
 if ARGV[2] == 'priority' then
@@ -86,7 +83,6 @@ export const POP_SCORED: QueueScript = {
   ARGV[1] how long the popped member is kept under the operation key (ms)   ARGV[2] 'priority' or 'draw'
   Returns the member, or false when empty. A re-run returns the member the first run took.
 ]]
-local rcall = redis.call
 local done = rcall('GET', KEYS[3])
 if done then return done end
 local r = rcall('ZPOPMIN', KEYS[1])
