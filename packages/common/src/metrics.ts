@@ -139,11 +139,6 @@ export class Metrics {
     }, ['worker']);
   }
 
-  /** Whether an endpoint is configured (when not, nothing reads the counters, but they stay cheap). */
-  get enabled(): boolean {
-    return this.config.port !== null;
-  }
-
   /** The port the endpoint listens on (the real one with port 0), or null when off. */
   get port(): number | null {
     return this.boundPort;

@@ -135,7 +135,7 @@ function configJson(stored: string): string {
  * Names in a random order where each comes first in proportion to its weight (default 1): the
  * first names get the contested capacity (Efraimidis-Spirakis: sort by u^(1/w)).
  */
-export function weightedOrder(names: readonly string[], weights: Readonly<Record<string, number>>): string[] {
+function weightedOrder(names: readonly string[], weights: Readonly<Record<string, number>>): string[] {
   return names
     .map((n) => ({ n, k: Math.random() ** (1 / (weights[n] ?? 1)) }))
     .sort((a, b) => b.k - a.k)

@@ -6,12 +6,13 @@
  * processing list is re-read, or handed back to `new-task` by any distributor once its owner is
  * gone. One batch is in flight at a time, so memory stays flat under any backlog.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEnvelope, type IntakeItem, type Redis } from '@taskmesh/common/internal';
 import type { DistributorState } from './state';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Envelopes moved and recorded per script call. */
-export const INTAKE_BATCH = 256;
+const INTAKE_BATCH = 256;
 /** How long one blocking read waits on an empty new-task before looking again. */
 const BLOCK_S = 1;
 
@@ -134,8 +135,4 @@ export class Intake {
     if (n > 0) log.info('handed back envelopes', { from: distributorId, count: n });
     return n;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -45,7 +45,7 @@ export class Requeuer {
   }
 
   /** Requeues attempts by id, reading each one's fence first (one round trip for all of them). */
-  async requeueIds(ids: readonly string[], mode: RequeueMode | ((state: string) => RequeueMode | null), opts: { staleBefore?: number; workerId?: string } = {}): Promise<number> {
+  async requeueIds(ids: readonly string[], mode: RequeueMode, opts: { staleBefore?: number; workerId?: string } = {}): Promise<number> {
     if (ids.length === 0) return 0;
     const { s } = this;
     const pipe = s.redis.pipeline();
@@ -54,9 +54,7 @@ export class Requeuer {
     const results = await Promise.allSettled(
       ids.map(async (id, i) => {
         const [epoch, assignment, name, worker, state] = (rows[i]?.[1] ?? []) as (string | null)[];
-        const m = typeof mode === 'function' ? mode(state ?? '') : mode;
-        if (m === null) return;
-        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, m, name ?? undefined, opts.staleBefore, state ?? undefined);
+        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, mode, name ?? undefined, opts.staleBefore, state ?? undefined);
       }),
     );
     return results.filter((r) => r.status === 'rejected').length;

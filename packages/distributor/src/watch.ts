@@ -79,7 +79,7 @@ export class TaskWatch {
 
   private async cleanEnded(): Promise<void> {
     const { redis, keys, scripts } = this.s;
-    for (const id of await redis.srandmember(keys.clean, INDEX_BATCH)) await scripts.cleanEnd(id);
+    await Promise.all((await redis.srandmember(keys.clean, INDEX_BATCH)).map((id) => scripts.cleanEnd(id)));
   }
 
   /**
@@ -112,11 +112,11 @@ export class TaskWatch {
     const pipe = redis.pipeline();
     for (const id of due) pipe.hget(keys.task(id), 'name');
     const rows = (await pipe.exec()) ?? [];
-    for (let i = 0; i < due.length; i++) {
+    // Concurrent calls share the connection's round trips instead of waiting one each.
+    await Promise.all(due.map((id, i) => {
       const name = rows[i]?.[1] as string | null;
-      if (name) await scripts.promote(due[i]!, name);
-      else await redis.zrem(keys.delayed, due[i]!);
-    }
+      return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
+    }));
   }
 
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
@@ -150,9 +150,13 @@ export class TaskWatch {
       [keys.workers, (w: string) => keys.worker(w)],
       [keys.distributors, (d: string) => keys.distributor(d)],
     ] as const) {
-      for (const member of await redis.smembers(set)) {
-        if ((await redis.exists(key(member))) === 0) await redis.srem(set, member);
-      }
+      const members = await redis.smembers(set);
+      if (members.length === 0) continue;
+      const pipe = redis.pipeline();
+      for (const m of members) pipe.exists(key(m));
+      const rows = (await pipe.exec()) ?? [];
+      const gone = members.filter((_, i) => rows[i]?.[1] === 0);
+      if (gone.length > 0) await redis.srem(set, ...gone);
     }
   }
 }

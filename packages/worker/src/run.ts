@@ -80,10 +80,6 @@ export class RunTable {
     return this.byId.get(id);
   }
 
-  has(id: string): boolean {
-    return this.byId.has(id);
-  }
-
   add(run: Run): void {
     this.byId.set(run.id, run);
     if (run.phase === 'running') this.slots++;

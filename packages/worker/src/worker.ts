@@ -29,6 +29,7 @@ import { createContext, EventLog, type TaskContext } from './context';
 import { DistributorLink } from './distributor-link';
 import { Finisher } from './finisher';
 import { Run, RunTable, type AbortCode } from './run';
+import { sleep } from './sleep';
 import { WorkerSupervision } from './supervision';
 import { WatchHub } from './watch-hub';
 
@@ -207,14 +208,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const settleBy = Date.now() + 2000;
     while (this.runs.size > 0 && Date.now() < settleBy) await sleep(25);
     // Functions that ignore their signal: record STOPPED for them now, so leaving is not a stall.
-    for (const run of [...this.runs.active()]) {
+    const stubborn = [...this.runs.active()];
+    for (const run of stubborn) {
       this.runs.move(run, 'abandoned');
       this.runs.remove(run);
-      const r = await this.scripts.finish(run.id, this.id, run.fence, 'STOPPED', 'the worker shut down', 'stopped').catch(() => undefined);
-      if (r?.result !== 'recorded') continue;
+    }
+    // One batched write for all of them (the Finisher), each still fenced.
+    const written = await Promise.all(stubborn.map((run) => this.finisher.finish({ id: run.id, fence: run.fence, outcome: 'STOPPED', payload: 'the worker shut down', stopReason: 'stopped' }).catch(() => undefined)));
+    stubborn.forEach((run, i) => {
+      if (written[i]?.result !== 'recorded') return;
       run.events.push('state', { state: 'STOPPED', error: 'the worker shut down' });
       this.tell(run, { type: 'done', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, state: 'STOPPED', running: this.runs.running });
-    }
+    });
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.closed = true;
     try {
@@ -428,6 +433,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private settle(run: Run, recorded: Finished | 'taken-over' | 'unrecorded' | undefined, payload?: string, result?: unknown): void {
     this.runs.remove(run);
     const { task } = run;
+    // Whatever happens below, the attempt's events end here, so its watchers and its replay buffer
+    // are not left waiting (an end already pushed wins: later pushes are ignored).
+    if (recorded === undefined || recorded === 'unrecorded' || recorded === 'taken-over' || recorded.result === 'refused') {
+      run.events.push('state', { state: 'TAKEN_OVER', error: 'the end of this attempt was not recorded' });
+    }
     if (recorded === undefined) return;
     if (recorded === 'unrecorded') {
       this.metrics.attemptEnds.inc({ name: task.name, state: 'UNRECORDED' });
@@ -509,8 +519,4 @@ function info(run: Run): TaskInfo {
 /** Creates a worker from a config object or a config file path. */
 export function createWorker(config: WorkerConfig | string, overrides: Record<string, unknown> = {}): Worker {
   return new Worker(config, overrides);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
