@@ -36,14 +36,18 @@ describe('RedisStore on a running mesh', () => {
     expect(await store.pullNotification()).toBeUndefined();
   });
 
-  test('a claim through the store is an assignment the mesh respects: no worker runs it meanwhile', async () => {
+  test('a claim through the store is an assignment in the record, and its fulfil is fenced on it', async () => {
     // Store jobs of a name no worker runs, claimed and fulfilled by this process.
     const other = new RedisStore({ redis: loadConfig('cli', clientConfig(cluster.prefix)).redis, name: 'by-hand' });
     try {
       const job = await other.create({ n: 1 });
       const c = (await other.claim({ leaseMs: 2000 }))!;
       expect(c.id).toBe(job.id);
-      expect((await cluster.record(job.id)).state).toBe('RUNNING');
+      const held = await cluster.record(job.id);
+      expect(held).toMatchObject({ state: 'RUNNING', attempts: 1, epoch: 1 });
+      expect(held.worker).toMatch(/^store-/);
+      // A fenced write of an attempt that is not the claim's is refused, as any stale worker's is.
+      expect(await other.fulfill(job.id, { stale: true }, { ...c, token: `${held.worker}|${held.epoch}|not-the-assignment` })).toBe('LEASE_LOST');
       expect(await other.fulfill(job.id, { done: true }, c)).toBe('FULFILLED');
       await c.release();
       expect(await cluster.record(job.id)).toMatchObject({ state: 'END', result: { done: true } });

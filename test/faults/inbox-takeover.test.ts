@@ -4,10 +4,11 @@
  * its tasks' records to find out.
  */
 import { Keys, Scripts } from '@taskmesh/common/internal';
-import { redis } from '../helpers';
+import { FAST, redis } from '../helpers';
 import { Cluster } from './cluster';
 
-const INTERVAL = 200;
+/** The cluster's health interval: the worker's heartbeat reads its inbox once per interval. */
+const INTERVAL = FAST.health.interval_ms;
 
 describe('takeover through the inbox', () => {
   const cluster = new Cluster({ label: 'inbox', workers: 1 });
