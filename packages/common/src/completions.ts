@@ -54,23 +54,28 @@ export function subscribeCompletions(
   const report = (err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err)));
 
   const handle = async (entries: Entry[]): Promise<void> => {
+    // Entries of other names are this group's to skip: acknowledged together, in one call.
+    const others: string[] = [];
     for (const [entryId, fields] of entries) {
-      if (stopped) return;
+      if (stopped) break;
       const f: Record<string, string> = {};
       for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-      if (f.name === name && f.id) {
-        const rec = parseRecord(await redis.hgetall(keys.task(f.id)));
-        // A clean_end record is gone once it ended: what the entry says is all there is.
-        const record = rec ?? minimalRecord(f.id, name, f.state as TaskState);
-        try {
-          await handler(record);
-        } catch (err) {
-          report(err);
-          continue; // not acknowledged: delivered again after claimMs
-        }
+      if (f.name !== name || !f.id) {
+        others.push(entryId);
+        continue;
+      }
+      const rec = parseRecord(await redis.hgetall(keys.task(f.id)));
+      // A clean_end record is gone once it ended: what the entry says is all there is.
+      const record = rec ?? minimalRecord(f.id, name, f.state as TaskState);
+      try {
+        await handler(record);
+      } catch (err) {
+        report(err);
+        continue; // not acknowledged: delivered again after claimMs
       }
       await redis.xack(keys.completed, group, entryId);
     }
+    if (others.length > 0) await redis.xack(keys.completed, group, ...others);
   };
 
   const loop = async (): Promise<void> => {

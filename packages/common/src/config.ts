@@ -197,23 +197,14 @@ convict.addFormat({
   },
   coerce: (v: string) => (v.trim().startsWith('[') ? parseJsonOr(v) : v.split(',').map((s) => s.trim()).filter(Boolean)),
 });
+/** A non-empty list of [host, port] pairs (`distributors`, `redis.sentinels`, `redis.cluster`). */
+function isHostPortList(v: unknown): boolean {
+  return Array.isArray(v) && v.length > 0 && v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && e[0].length > 0 && Number.isInteger(e[1]) && e[1] > 0 && e[1] <= 65535);
+}
 convict.addFormat({
   name: 'host-port-list',
   validate(v: unknown) {
-    const ok =
-      Array.isArray(v) &&
-      v.length > 0 &&
-      v.every(
-        (e) =>
-          Array.isArray(e) &&
-          e.length === 2 &&
-          typeof e[0] === 'string' &&
-          e[0].length > 0 &&
-          Number.isInteger(e[1]) &&
-          e[1] > 0 &&
-          e[1] <= 65535,
-      );
-    if (!ok) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["localhost", 5000]]');
+    if (!isHostPortList(v)) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["localhost", 5000]]');
   },
   coerce: (v: string) => parseJsonOr(v),
 });
@@ -222,12 +213,7 @@ convict.addFormat({
 convict.addFormat({
   name: 'nullable-host-port-list',
   validate(v: unknown) {
-    if (v === null) return;
-    const ok =
-      Array.isArray(v) &&
-      v.length > 0 &&
-      v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && e[0].length > 0 && Number.isInteger(e[1]) && e[1] > 0 && e[1] <= 65535);
-    if (!ok) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["127.0.0.1", 26379]]');
+    if (v !== null && !isHostPortList(v)) throw new Error('must be a non-empty array of [host, port] pairs, e.g. [["127.0.0.1", 26379]]');
   },
   coerce: (v: string) => parseJsonOr(v),
 });
