@@ -68,8 +68,6 @@ export class WatchHub {
   private readonly conns = new Set<WatcherConn>();
   private readonly allSubs = new Set<Sub>();
   private readonly nameSubs = new Map<string, Set<Sub>>();
-  /** Subscriptions by name or all: while 0, publish does nothing for tasks nobody follows. */
-  private wild = 0;
   private readonly bufferEvents: number;
   private readonly retainMs: number;
   private readonly retainTasks: number;
@@ -126,11 +124,13 @@ export class WatchHub {
       this.ended.set(e.task, b);
       this.trim();
     }
-    if (b.subs.size === 0 && this.wild === 0) return;
+    // Nobody follows this task, by id, by name or all: nothing to do but buffer it.
+    const wild = this.allSubs.size > 0 || this.nameSubs.size > 0;
+    if (b.subs.size === 0 && !wild) return;
     let cached: string | undefined;
     const json = (): string => (cached ??= JSON.stringify(e));
     for (const s of b.subs) s.conn.enqueue(s, e, json);
-    if (this.wild > 0) {
+    if (wild) {
       for (const s of this.allSubs) s.conn.enqueue(s, e, json);
       const named = this.nameSubs.get(e.name);
       if (named) for (const s of named) s.conn.enqueue(s, e, json);
@@ -147,7 +147,6 @@ export class WatchHub {
     this.ended.clear();
     this.allSubs.clear();
     this.nameSubs.clear();
-    this.wild = 0;
   }
 
   private onMessage(conn: WatcherConn, m: Message): void {
@@ -197,7 +196,6 @@ export class WatchHub {
       if (!set) this.nameSubs.set(sub.target, (set = new Set()));
       set.add(sub);
     }
-    this.wild++;
     // The tasks it runs now, from their first buffered event, so a bar can start mid-way.
     for (const b of this.tasks.values()) if (!b.ended && (kind === 'all' || b.name === sub.target)) this.replay(sub, b, 1);
   }
@@ -226,9 +224,9 @@ export class WatchHub {
       this.tasks.get(s.target)?.subs.delete(s);
       return;
     }
-    const removed = s.kind === 'all' ? this.allSubs.delete(s) : (this.nameSubs.get(s.target)?.delete(s) ?? false);
+    if (s.kind === 'all') this.allSubs.delete(s);
+    else this.nameSubs.get(s.target)?.delete(s);
     if (s.kind === 'name' && this.nameSubs.get(s.target)?.size === 0) this.nameSubs.delete(s.target);
-    if (removed) this.wild--;
   }
 
   private error(conn: WatcherConn, code: string, message: string): void {
