@@ -1,5 +1,5 @@
 /**
- * `taskmesh`: submit, status, wait, cancel, retry, ls, certs. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
+ * `taskmesh`: submit, status, wait, cancel, retry, ls, certs, dashboard. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
  * 2 usage or config error, 3 unknown task id, 124 wait timed out.
  */
 import { TaskClient, type SubmitOptions } from './client';
@@ -16,7 +16,8 @@ const USAGE = `usage: taskmesh <command> [--config FILE] ...
   cancel ID
   retry ID
   ls [--state S] [--json]
-  certs DIR [--names a,b,...]`;
+  certs DIR [--names a,b,...]
+  dashboard [--port N]      (a live web page; needs @taskmesh/dashboard)`;
 
 interface Parsed {
   positional: string[];
@@ -113,7 +114,26 @@ function need(p: Parsed, n: number, what: string): string {
   return v;
 }
 
+/**
+ * `taskmesh dashboard ...`: the page lives in @taskmesh/dashboard, which depends on this package,
+ * so it is found at run time (from the working directory, then beside this file) and handed the
+ * rest of the arguments; it parses its own flags and runs until SIGTERM/SIGINT.
+ */
+async function dashboard(argv: string[]): Promise<number> {
+  let entry: string;
+  try {
+    entry = require.resolve('@taskmesh/dashboard', { paths: [process.cwd(), __dirname] });
+  } catch {
+    process.stderr.write('taskmesh: dashboard: @taskmesh/dashboard is not installed (add it beside @taskmesh/common, or run taskmesh-dashboard)\n');
+    return 2;
+  }
+  const mod = require(entry) as { runDashboardCli?: (args: string[]) => Promise<number> };
+  if (typeof mod.runDashboardCli !== 'function') throw new Error(`${entry} exports no runDashboardCli`);
+  return mod.runDashboardCli(argv);
+}
+
 async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'dashboard') return dashboard(argv.slice(1));
   const p = parseArgs(argv);
   const cmd = p.positional[0];
   if (!cmd) throw new UsageError('missing command');

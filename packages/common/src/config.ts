@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors';
 
-export type Role = 'distributor' | 'worker' | 'watcher' | 'cli';
+export type Role = 'distributor' | 'worker' | 'watcher' | 'cli' | 'dashboard';
 
 export interface RedisConfig {
   url: string;
@@ -106,6 +106,25 @@ export interface WatcherConfig extends BaseConfig {
   tls: TlsMaterial;
 }
 
+/**
+ * The web dashboard (`taskmesh dashboard`): a watcher (it follows tasks with its own certificate)
+ * that also serves a page on `dashboard.host:port`.
+ */
+export interface DashboardConfig extends BaseConfig {
+  role: 'dashboard';
+  tls: TlsMaterial;
+  dashboard: {
+    /** Address the page binds to. Loopback by default: the page shows every task's config and errors. */
+    host: string;
+    /** Port of the page (0 = any free port; the real one is printed). */
+    port: number;
+    /** Bearer token that cancel and retry need; null = only a client certificate may (with `tls`). */
+    token: string | null;
+    /** Serve HTTPS with this process's key/cert, and accept client certificates of `ca` in place of the token. */
+    tls: boolean;
+  };
+}
+
 /** What the `taskmesh` CLI needs: Redis; certificates optional. */
 export interface CliConfig extends BaseConfig {
   role: 'cli';
@@ -118,7 +137,9 @@ export type ConfigFor<R extends Role> = R extends 'distributor'
     ? WorkerConfig
     : R extends 'watcher'
       ? WatcherConfig
-      : CliConfig;
+      : R extends 'dashboard'
+        ? DashboardConfig
+        : CliConfig;
 
 /** Coercion must not throw (convict runs it outside validation): an unparsable value stays a string and fails validation with the key's name. */
 function parseJsonOr(v: string): unknown {
@@ -223,6 +244,14 @@ convict.addFormat({
     if (typeof v !== 'string' || v.length === 0) throw new Error('must be a non-empty string');
   },
 });
+// A token short enough to guess would make the dashboard's buttons everyone's.
+convict.addFormat({
+  name: 'dashboard-token',
+  validate(v: unknown) {
+    if (v !== null && (typeof v !== 'string' || v.length < 16 || /\s/.test(v))) throw new Error('must be a string of at least 16 characters without spaces, or null (no token)');
+  },
+  coerce: (v: string) => (v === 'null' || v.trim() === '' ? null : v),
+});
 convict.addFormat({
   name: 'optional-string',
   validate(v: unknown) {
@@ -324,6 +353,17 @@ function schemaFor(role: Role): Schema {
       allow: {
         distributors: leaf('allow.distributors', { doc: 'Distributor certificate names allowed; empty = any', format: 'string-list', default: [] }),
         watchers: leaf('allow.watchers', { doc: 'Watcher certificate names allowed; empty = any', format: 'string-list', default: [] }),
+      },
+    };
+  }
+  if (role === 'dashboard') {
+    return {
+      ...base,
+      dashboard: {
+        host: leaf('dashboard.host', { doc: 'Address the dashboard page binds to', format: 'non-empty-string', default: '127.0.0.1' }),
+        port: leaf('dashboard.port', { doc: 'Port of the dashboard page (0 = any free port)', format: 'port-or-zero', default: 7070 }),
+        token: leaf('dashboard.token', { doc: 'Token that cancel and retry need (Authorization: Bearer); none = only a client certificate may change state', format: 'dashboard-token', default: null, sensitive: true }),
+        tls: leaf('dashboard.tls', { doc: 'Serve HTTPS with key/cert and accept client certificates of ca in place of the token', format: Boolean, default: false }),
       },
     };
   }

@@ -19,6 +19,7 @@ export {
   type WorkerConfig,
   type WatcherConfig,
   type CliConfig,
+  type DashboardConfig,
   type RedisConfig,
   type TlsMaterial,
   type HealthConfig,

@@ -1,0 +1,101 @@
+/**
+ * Live task state for the page, fed by the watcher protocol (`subscribe({ all: true })`: every
+ * task on every live worker, workers that join later included). Events are folded into one row
+ * per task, and rows that changed are handed out in batches (`flush`), so a task that reports
+ * progress thousands of times a second costs the browser one update per flush, never a backlog.
+ */
+import type { TaskEvent } from '@taskmesh/common';
+
+export interface LiveTask {
+  id: string;
+  name: string;
+  attempt: number;
+  /** RUNNING, or the attempt's final state (END, FAILED, CANCELLED, STOPPED, TAKEN_OVER). */
+  state: string;
+  done: number | null;
+  total: number | null;
+  message: string | null;
+  /** Last `ctx.log` line. */
+  log: string | null;
+  error: string | null;
+  /** ts of the last event. */
+  at: number;
+  /** When the attempt ended (its final event arrived); null while it runs. */
+  endedAt: number | null;
+}
+
+/** How long a task that ended stays on the page's running list, so its last state is seen. */
+export const ENDED_KEEP_MS = 30_000;
+const MAX_TEXT = 500;
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, MAX_TEXT) : null);
+
+export class LiveTasks {
+  private readonly rows = new Map<string, LiveTask>();
+  private readonly dirty = new Set<string>();
+
+  /** Folds one event into its task's row. */
+  apply(e: TaskEvent): void {
+    let row = this.rows.get(e.task);
+    // A new attempt (a requeue, a retry) starts a fresh row: its progress starts again.
+    if (!row || e.attempt > row.attempt) {
+      row = { id: e.task, name: e.name, attempt: e.attempt, state: 'RUNNING', done: null, total: null, message: null, log: null, error: null, at: e.ts, endedAt: null };
+      this.rows.set(e.task, row);
+    } else if (e.attempt < row.attempt) {
+      return;
+    }
+    row.at = e.ts;
+    switch (e.type) {
+      case 'state':
+        row.state = String(e.state);
+        if (row.state !== 'RUNNING') {
+          row.endedAt = Date.now();
+          row.error = text(e.error);
+        }
+        break;
+      case 'progress':
+        row.done = typeof e.done === 'number' ? e.done : row.done;
+        row.total = typeof e.total === 'number' ? e.total : null;
+        row.message = text(e.message);
+        break;
+      case 'log':
+        row.log = text(e.message);
+        break;
+      default:
+        // `event` and `gap` change nothing the page draws.
+        return;
+    }
+    this.dirty.add(e.task);
+  }
+
+  /** Every row (for a browser that just connected), after dropping ended rows past ENDED_KEEP_MS. */
+  all(): LiveTask[] {
+    this.prune();
+    return [...this.rows.values()];
+  }
+
+  /** Rows changed since the last flush, and ids removed. */
+  flush(): { tasks: LiveTask[]; removed: string[] } {
+    const removed = this.prune();
+    const tasks: LiveTask[] = [];
+    for (const id of this.dirty) {
+      const r = this.rows.get(id);
+      if (r) tasks.push(r);
+    }
+    this.dirty.clear();
+    return { tasks, removed };
+  }
+
+  private prune(): string[] {
+    const removed: string[] = [];
+    const cutoff = Date.now() - ENDED_KEEP_MS;
+    for (const [id, r] of this.rows) {
+      if (r.endedAt !== null && r.endedAt < cutoff) {
+        this.rows.delete(id);
+        this.dirty.delete(id);
+        removed.push(id);
+      }
+    }
+    return removed;
+  }
+}
