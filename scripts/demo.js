@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // The demo: dev certificates, one distributor and two workers (the real bins) on the machine's
 // Redis, a watcher (`taskmesh-watch --all`) printing live progress straight from the workers, a
-// handful of example tasks submitted and followed to the end, then a clean shutdown.
+// handful of example tasks submitted and followed to the end, then a clean shutdown. A dashboard
+// (`taskmesh dashboard`) runs beside them; with `--keep` the mesh stays up after the examples,
+// with a new task every few seconds, until Ctrl-C, so the page can be watched moving.
 'use strict';
 const { spawn } = require('node:child_process');
 const { existsSync } = require('node:fs');
@@ -19,6 +21,7 @@ const PREFIX = process.env.TASKMESH_REDIS_PREFIX || 'taskmesh:';
 const RUN = randomBytes(3).toString('hex');
 const bin = (pkg, name) => join(ROOT, 'packages', pkg, 'bin', name);
 const say = (line) => process.stdout.write(`${line}\n`);
+const KEEP = process.argv.includes('--keep');
 
 async function redisReachable() {
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
@@ -33,9 +36,12 @@ async function redisReachable() {
   }
 }
 
-function freePort() {
+/** `preferred` when it is free, otherwise any free port. */
+function freePort(preferred = 0) {
   return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
+    const s = createServer();
+    s.once('error', () => resolve(freePort()));
+    s.listen(preferred, '127.0.0.1', () => {
       const { port } = s.address();
       s.close(() => resolve(port));
     });
@@ -91,6 +97,18 @@ async function main() {
       if (Date.now() > deadline + 10000 || watch.child.exitCode !== null) throw new Error(`the watcher did not reach both workers: ${watch.log()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+    // The web dashboard on config/dashboard.json's port (7070) when it is free, else any free one.
+    const dashPort = process.env.TASKMESH_DASHBOARD_PORT || String(await freePort(7070));
+    const dash = start('dashboard', [bin('common', 'taskmesh.js'), 'dashboard', '--config', 'config/dashboard.json', '--port', dashPort], env, 'pipe');
+    procs.push(dash);
+    let dashOut = '';
+    dash.child.stdout.on('data', (d) => (dashOut += d));
+    while (!/open (\S+)/.test(dashOut)) {
+      if (Date.now() > deadline + 10000 || dash.child.exitCode !== null) throw new Error(`the dashboard did not start: ${dash.log()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The fragment carries the example token to the page (it never reaches the server's logs).
+    say(`dashboard: ${/open (\S+)/.exec(dashOut)[1]}#token=${loadConfig('dashboard', join(ROOT, 'config', 'dashboard.json')).dashboard.token}`);
     const jobs = [
       ['echo', { hello: 'taskmesh' }, {}],
       ['wordcount', { text: 'tasks flow from Redis to END over mutual TLS' }, {}],
@@ -118,6 +136,18 @@ async function main() {
     const workers = new Set(ends.map((r) => r.worker));
     say(`${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`);
     failed = ends.some((r, i) => (jobs[i][0] === 'fail' ? r.state !== 'FAILED' : r.state !== 'END'));
+    if (KEEP && !failed) {
+      say('--keep: the mesh stays up with a new task every 3 s; Ctrl-C stops it');
+      let stop;
+      const stopped = new Promise((resolve) => (stop = resolve));
+      process.once('SIGINT', () => stop());
+      process.once('SIGTERM', () => stop());
+      const t = setInterval(() => {
+        client.submit('sleep', { ms: 8000 + Math.floor(Math.random() * 8000), steps: 40 }).then((id) => ids.push(id), () => undefined);
+      }, 3000);
+      await stopped;
+      clearInterval(t);
+    }
   } catch (err) {
     failed = true;
     process.stderr.write(`demo failed: ${err.message}\n`);
