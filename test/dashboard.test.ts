@@ -172,6 +172,19 @@ describe('dashboard', () => {
     await expect(page.locator('#distributors tbody tr').count()).resolves.toBe(1);
     await expect(page.locator('#queues tr[data-queue="intake"] .depth').textContent()).resolves.toMatch(/^\d+$/);
 
+    // A refused envelope for the dead list, and a task that fails, with its error.
+    const r = redis();
+    try {
+      await r.lpush(`${prefix}new-task`, '{"name": 42}');
+    } finally {
+      r.disconnect();
+    }
+    const failed = await client.submit('fail', { message: 'disk full on /scratch' }, { max_attempts: 1 });
+    await page.locator('#dead tbody tr').first().waitFor();
+    await expect(page.locator('#dead-count').textContent()).resolves.toBe('(1)');
+    await expect(page.locator('#dead tbody tr').first().textContent()).resolves.toContain('{"name": 42}');
+    await expect(page.locator(`#failures tr[data-task="${failed}"] .error`).textContent()).resolves.toBe('disk full on /scratch');
+
     const id = await client.submit('steps', { n: 300, ms: 100 });
     // Two more, so the page (and the screenshot) has company.
     const others = [await client.submit('steps', { n: 60, ms: 250 }), await client.submit('steps', { n: 1000, ms: 40 })];

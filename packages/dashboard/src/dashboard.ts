@@ -63,6 +63,7 @@ export class Dashboard {
   private stopWatching: (() => void) | undefined;
   private snapshot: Snapshot | null = null;
   private snapshotError: string | null = null;
+  private polling = false;
   private closing: Promise<void> | undefined;
 
   constructor(config: DashboardConfig, private readonly opts: DashboardOptions = {}) {
@@ -128,14 +129,21 @@ export class Dashboard {
   }
 
   private async poll(): Promise<void> {
+    // A slow Redis (each command may take up to redis.command_timeout_ms) must not pile up polls.
+    if (this.polling) return;
+    this.polling = true;
     try {
       this.snapshot = await this.reader.read();
+      // With a sample only, a task missing from it proves nothing.
+      if (this.snapshot.assignedComplete) this.live.reconcile(new Set(this.snapshot.assigned.map((a) => a.id)));
       if (this.snapshotError) this.log.info('Redis readable again');
       this.snapshotError = null;
     } catch (err) {
       const reason = (err as Error).message;
       if (this.snapshotError !== reason) this.log.warn('cannot read Redis', { reason });
       this.snapshotError = reason;
+    } finally {
+      this.polling = false;
     }
     this.broadcast(this.sse('snapshot', this.snapshotPayload()));
   }

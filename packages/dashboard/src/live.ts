@@ -10,7 +10,7 @@ export interface LiveTask {
   id: string;
   name: string;
   attempt: number;
-  /** RUNNING, or the attempt's final state (END, FAILED, CANCELLED, STOPPED, TAKEN_OVER). */
+  /** RUNNING, or the attempt's final state (END, FAILED, CANCELLED, STOPPED, TAKEN_OVER), or LOST (see reconcile). */
   state: string;
   done: number | null;
   total: number | null;
@@ -27,6 +27,8 @@ export interface LiveTask {
 /** How long a task that ended stays on the page's running list, so its last state is seen. */
 export const ENDED_KEEP_MS = 30_000;
 const MAX_TEXT = 500;
+/** A row silent this long whose task is on no worker is over (see reconcile). */
+const SILENT_MS = 5_000;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, MAX_TEXT) : null);
 
@@ -66,6 +68,22 @@ export class LiveTasks {
         return;
     }
     this.dirty.add(e.task);
+  }
+
+  /**
+   * Ends rows whose task is no longer on any worker's task index (`onWorkers`, read from Redis)
+   * and that heard nothing for SILENT_MS: their worker died or was cut off, so no final event will
+   * come, and the task was requeued or ended elsewhere. A new attempt starts a new row.
+   */
+  reconcile(onWorkers: ReadonlySet<string>): void {
+    const cutoff = Date.now() - SILENT_MS;
+    for (const [id, r] of this.rows) {
+      if (r.endedAt === null && r.at < cutoff && !onWorkers.has(id)) {
+        r.state = 'LOST';
+        r.endedAt = Date.now();
+        this.dirty.add(id);
+      }
+    }
   }
 
   /** Every row (for a browser that just connected), after dropping ended rows past ENDED_KEEP_MS. */

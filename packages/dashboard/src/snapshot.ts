@@ -59,6 +59,8 @@ export interface Snapshot {
   queues: { intake: number; delayed: number; stopped: number; ready: Array<{ name: string; depth: number }> };
   /** Tasks on workers' task indexes (RUNNING, or STOPPED waiting to be requeued), at most MAX_ASSIGNED. */
   assigned: AssignedRow[];
+  /** False when there were more than MAX_ASSIGNED: `assigned` is then a sample, not the whole set. */
+  assignedComplete: boolean;
   failures: FailureRow[];
   dead: { total: number; recent: DeadRow[] };
 }
@@ -155,7 +157,8 @@ export class SnapshotReader {
       if (failedIds.length >= MAX_FAILURES) break;
     }
 
-    const ids = [...new Set(taskIds)].slice(0, MAX_ASSIGNED);
+    const allIds = [...new Set(taskIds)];
+    const ids = allIds.slice(0, MAX_ASSIGNED);
     const names = new Set<string>(workers.flatMap((w) => w.tasks));
     for (const n of await this.scanReadyNames()) names.add(n);
     const readyNames = [...names].sort();
@@ -201,6 +204,7 @@ export class SnapshotReader {
       distributors: distributors.sort((a, b) => a.id.localeCompare(b.id)),
       queues: { intake, delayed, stopped, ready },
       assigned,
+      assignedComplete: allIds.length <= MAX_ASSIGNED,
       failures,
       dead: { total: deadTotal, recent },
     };

@@ -142,6 +142,8 @@ function createRunningRow() {
 function updateRunningRow(row, r) {
   row.dataset.task = r.id;
   row.dataset.state = r.state;
+  // An attempt that ended stays a while (dimmed) so its final state is seen.
+  row.classList.toggle('ended', Boolean(r.live && r.live.endedAt));
   const c = row.cells;
   setText(c[0], r.id);
   setText(c[1], r.name);
