@@ -28,7 +28,7 @@ export interface LiveTask {
 export const ENDED_KEEP_MS = 30_000;
 const MAX_TEXT = 500;
 /** A row silent this long whose task is on no worker is over (see reconcile). */
-const SILENT_MS = 5_000;
+export const SILENT_MS = 5_000;
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, MAX_TEXT) : null);
 
