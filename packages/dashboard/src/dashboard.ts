@@ -71,7 +71,8 @@ export class Dashboard {
     this.log = createLogger(`dashboard[${config.id}]`);
     const keys = new Keys(config.redis.prefix);
     this.redis = createRedis(config.redis, { name: `taskmesh-dashboard-${config.id}` });
-    this.client = new TaskClient(config);
+    // Cancel and retry share the snapshot's connection (the client leaves a passed-in one open).
+    this.client = new TaskClient({ limits: config.limits, redis: { ...config.redis, client: this.redis } });
     this.reader = new SnapshotReader(this.redis, keys, !config.redis.cluster);
     // The dashboard watches with its own certificate, as any watcher does.
     const watcherConfig: WatcherConfig = { role: 'watcher', id: config.id, share_key: config.share_key, redis: config.redis, limits: config.limits, tls: config.tls };

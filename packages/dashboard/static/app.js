@@ -158,8 +158,11 @@ function updateRunningRow(row, r) {
   const pct = done !== null && total ? Math.max(0, Math.min(100, (100 * done) / total)) : null;
   bar.classList.toggle('indeterminate', pct === null && r.state === 'RUNNING');
   bar.firstChild.style.width = pct === null ? (r.state === 'END' ? '100%' : '') : `${pct}%`;
-  bar.setAttribute('aria-valuenow', done === null ? '' : String(done));
-  bar.setAttribute('aria-valuemax', total === null ? '' : String(total));
+  // Without a number the bar is indeterminate, which ARIA expresses by leaving the values out.
+  if (done === null) bar.removeAttribute('aria-valuenow');
+  else bar.setAttribute('aria-valuenow', String(done));
+  if (total === null) bar.removeAttribute('aria-valuemax');
+  else bar.setAttribute('aria-valuemax', String(total));
   bar.dataset.done = done === null ? '' : String(done);
   let label = done === null ? '' : total ? `${done}/${total} (${Math.round(pct)}%)` : String(done);
   const msg = live && (live.message || live.log);
