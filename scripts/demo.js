@@ -80,7 +80,7 @@ async function main() {
     ),
   ];
   const client = new TaskClient(loadConfig('cli', join(ROOT, 'config', 'watcher.json'), { redis: { url: REDIS_URL, prefix: PREFIX } }));
-  let failed = false;
+  let failed; // set by the try or the catch below
   const ids = [];
   try {
     const deadline = Date.now() + 15000;

@@ -233,6 +233,7 @@ describe('RedisQueue on the data model', () => {
   });
 
   test('every script is idempotent: a re-sent push or pop (same operation key) does not repeat', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the scripts' text is not public; the test re-sends them by hand
     const lua = require(join(ROOT, 'packages', 'common', 'dist', 'queue', 'lua.js')) as typeof import('../packages/common/src/queue/lua');
     const k = `${prefix}idem`;
     const run = (s: { lua: string; keys: number }, keys: string[], args: (string | number)[]) => r.eval(s.lua, s.keys, ...keys, ...args);

@@ -4,7 +4,7 @@
  * changes, a module that fails to load logged and skipped; or a module whose default export is a
  * function `(worker) => void` or an object `{ name: fn }`.
  */
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient, loadConfig } from '@taskmesh/common';
 import type { Redis } from 'ioredis';
@@ -105,7 +105,7 @@ describe('task loader', () => {
       return (r.result as { v: number }).v === 2 ? r : null;
     }, 15000, 100);
     expect(rec.result).toEqual({ v: 2, unloadedBefore: true });
-    expect(require('node:fs').readFileSync(marker, 'utf8')).toBe('v1');
+    expect(readFileSync(marker, 'utf8')).toBe('v1');
     unlinkSync(join(tasksDir, 'counter.js'));
   });
 

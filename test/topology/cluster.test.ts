@@ -23,7 +23,7 @@ describe('Redis Cluster, 3 masters', () => {
     try {
       return await m.start();
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${m.logs()}`);
+      throw new Error(`${(err as Error).message}\n${m.logs()}`, { cause: err });
     }
   };
 

@@ -78,7 +78,7 @@ async function failoverWithTasksInFlight(label: string, fault: (s: SentinelSet) 
     const after = await mesh.client.submit('echo', { after: label });
     expect((await mesh.client.wait(after, { timeoutMs: 15000 })).result).toEqual({ after: label });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${tail(mesh.logs(), 6000)}`);
+    throw new Error(`${(err as Error).message}\n${tail(mesh.logs(), 6000)}`, { cause: err });
   } finally {
     // For a post-mortem of a run: TASKMESH_TEST_LOGS=DIR keeps every process's log.
     if (process.env.TASKMESH_TEST_LOGS) writeFileSync(join(process.env.TASKMESH_TEST_LOGS, `${label}.log`), mesh.logs());
