@@ -35,6 +35,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-floating-promises': 'error', '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: false }] },
   },
   {
+    // The dashboard's page runs in the browser.
+    files: ['packages/dashboard/static/**'],
+    languageOptions: { globals: { sessionStorage: 'readonly', localStorage: 'readonly', location: 'readonly', history: 'readonly', navigator: 'readonly', requestAnimationFrame: 'readonly' } },
+  },
+  {
     // Plain CommonJS scripts (bins' shims, bench, jest config and helpers).
     files: ['**/*.js', '**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },

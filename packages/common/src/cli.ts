@@ -127,6 +127,7 @@ async function dashboard(argv: string[]): Promise<number> {
     process.stderr.write('taskmesh: dashboard: @taskmesh/dashboard is not installed (add it beside @taskmesh/common, or run taskmesh-dashboard)\n');
     return 2;
   }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- resolved at run time: a static import would make common depend on its own dependent
   const mod = require(entry) as { runDashboardCli?: (args: string[]) => Promise<number> };
   if (typeof mod.runDashboardCli !== 'function') throw new Error(`${entry} exports no runDashboardCli`);
   return mod.runDashboardCli(argv);
