@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors';
-import { LOG_LEVELS, registerSecret, setLogLevel, type LogLevel } from './log';
+import { LOG_FORMATS, LOG_LEVELS, registerSecret, setLogFormat, setLogLevel, type LogFormat, type LogLevel } from './log';
 
 export type Role = 'distributor' | 'worker' | 'watcher' | 'cli' | 'dashboard';
 
@@ -52,8 +52,11 @@ export interface BaseConfig {
   share_key: string;
   redis: RedisConfig;
   limits: { max_message_bytes: number };
-  /** level: the least severe log line written (`debug`, `info`, `warn`, `error`). */
-  log: { level: LogLevel };
+  /**
+   * level: the least severe log line written (`debug`, `info`, `warn`, `error`); format: `json`
+   * lines, readable `pretty` lines, or `auto` (pretty on a terminal, JSON otherwise).
+   */
+  log: { level: LogLevel; format: LogFormat };
 }
 
 export interface HealthConfig {
@@ -302,6 +305,7 @@ function baseSchema(role: Role): Schema {
     },
     log: {
       level: leaf('log.level', { doc: 'Least severe log line written: debug, info, warn or error', format: [...LOG_LEVELS], default: 'info' }),
+      format: leaf('log.format', { doc: 'Log lines as json, readable pretty lines, or auto (pretty on a terminal, json otherwise)', format: [...LOG_FORMATS], default: 'auto' }),
     },
   };
 }
@@ -466,6 +470,7 @@ function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string):
   // The level is one per process: the config loaded last (the bin's, with its --log-level
   // override) sets it for every logger, including those made before it was read.
   setLogLevel(out.log.level);
+  setLogFormat(out.log.format);
   return out;
 }
 

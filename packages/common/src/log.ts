@@ -52,6 +52,18 @@ export function logLevel(): LogLevel {
   return current;
 }
 
+/** `auto`: readable lines when stderr is a terminal, JSON lines otherwise. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'json', 'pretty'];
+const isLogFormat = (v: unknown): v is LogFormat => typeof v === 'string' && (LOG_FORMATS as readonly string[]).includes(v);
+let format: LogFormat = isLogFormat(process.env.TASKMESH_LOG_FORMAT) ? process.env.TASKMESH_LOG_FORMAT : 'auto';
+
+/** Set by loadConfig from `log.format`, like the level. */
+export function setLogFormat(f: LogFormat): void {
+  if (!isLogFormat(f)) throw new TypeError(`log.format: must be one of ${LOG_FORMATS.join(', ')}`);
+  format = f;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Redaction
 
@@ -141,7 +153,8 @@ export function prettyLine(json: string): string {
  */
 const destination = {
   write(line: string): void {
-    process.stderr.write(process.stderr.isTTY ? prettyLine(line) : line);
+    const pretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
+    process.stderr.write(pretty ? prettyLine(line) : line);
   },
 };
 

@@ -365,6 +365,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // The slot is taken before any await, so concurrency can never be exceeded.
     this.runs.add(run);
     this.safeEmit('add', info(run));
+    this.log.debug('task started', { task: task.id, attempt: task.attempt, epoch: task.epoch, name: task.name, distributor: ch.peerId });
     void this.execute(run, fn);
   }
 
@@ -453,6 +454,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       return;
     }
     const { state } = recorded;
+    this.log.debug('task ended', { task: task.id, attempt: task.attempt, state });
     this.metrics.attemptEnds.inc({ name: task.name, state });
     if (recorded.result === 'retry') this.metrics.retries.inc({ name: task.name });
     if (recorded.result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
