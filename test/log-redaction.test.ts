@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { TaskClient, loadConfig } from '@taskmesh/common';
+import { ConfigError, TaskClient, loadConfig } from '@taskmesh/common';
 import { createLogger, logLevel, setLogLevel } from '@taskmesh/common/internal';
 import { certFiles, distributorConfig, FIXTURE_TASKS, freePort, logLines, noteSecret, RedisServer, runBin, spawnBin, tmpDir, workerConfig, writeConfig, type LogLine, type Proc } from './helpers';
 
@@ -157,6 +157,13 @@ describe('log.level', () => {
       spy.mockRestore();
     }
     expect(logLines(captured.join('')).map((l) => l.msg)).toEqual(['shown at warn', 'shown at debug']);
+  });
+
+  test('a bad --log-level override is a config error naming log.level, and changes nothing', () => {
+    setLogLevel('warn');
+    expect(() => loadConfig('cli', base, { log: { level: 'chatty' } })).toThrow(ConfigError);
+    expect(() => loadConfig('cli', base, { log: { level: 'chatty' } })).toThrow(/^log\.level: /);
+    expect(logLevel()).toBe('warn');
   });
 
   test('TASKMESH_LOG_LEVEL sets it; a bad value in the file or the environment exits 2 naming log.level', async () => {
