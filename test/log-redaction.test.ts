@@ -9,7 +9,22 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, TaskClient, loadConfig } from '@taskmesh/common';
 import { createLogger, logLevel, setLogLevel } from '@taskmesh/common/internal';
-import { certFiles, distributorConfig, FIXTURE_TASKS, freePort, logLines, noteSecret, RedisServer, runBin, spawnBin, tmpDir, workerConfig, writeConfig, type LogLine, type Proc } from './helpers';
+import {
+  certFiles,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  logLines,
+  noteSecret,
+  RedisServer,
+  runBin,
+  spawnBin,
+  tmpDir,
+  workerConfig,
+  writeConfig,
+  type LogLine,
+  type Proc,
+} from './helpers';
 
 /** Every non-empty stderr line of a bin, parsed: each must be one JSON object. */
 function stderrLines(p: Proc): LogLine[] {
@@ -27,7 +42,9 @@ function stderrLines(p: Proc): LogLine[] {
 
 /** The first and last full base64 lines of a PEM private key. */
 function keyBody(path: string): string[] {
-  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'));
+  const lines = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.length >= 40 && !l.startsWith('-----'));
   return [lines[0]!, lines[lines.length - 2]!];
 }
 
@@ -48,8 +65,18 @@ describe('log redaction', () => {
     expect(server.url).toContain(`:${password}@`);
     const port = await freePort();
     const debug = { TASKMESH_LOG_LEVEL: 'debug' };
-    d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'redact-d', share_key: shareKey }, server.url))], debug, 'distributor');
-    w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'redact-w', share_key: shareKey }, server.url)), '--tasks', FIXTURE_TASKS], debug, 'worker');
+    d = spawnBin(
+      'distributor',
+      ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'redact-d', share_key: shareKey }, server.url))],
+      debug,
+      'distributor',
+    );
+    w = spawnBin(
+      'worker',
+      ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'redact-w', share_key: shareKey }, server.url)), '--tasks', FIXTURE_TASKS],
+      debug,
+      'worker',
+    );
     await d.waitForLog('worker connected', { worker: 'redact-w' });
     // In-process too, a loaded config's share_key and password are secrets (the test below relies on it).
     client = new TaskClient(loadConfig('cli', { share_key: shareKey, redis: { url: server.url, prefix } }));
@@ -77,10 +104,19 @@ describe('log redaction', () => {
 
     const dl = stderrLines(d);
     const wl = stderrLines(w);
-    for (const [p, lines, role] of [[d, dl, 'distributor'], [w, wl, 'worker']] as const) {
+    for (const [p, lines, role] of [
+      [d, dl, 'distributor'],
+      [w, wl, 'worker'],
+    ] as const) {
       expect(lines.length).toBeGreaterThan(3);
       for (const l of lines) {
-        expect({ pid: l.pid, role: l.role, level: typeof l.level, msg: typeof l.msg, time: typeof l.time }).toEqual({ pid: p.pid, role, level: 'string', msg: 'string', time: 'string' });
+        expect({ pid: l.pid, role: l.role, level: typeof l.level, msg: typeof l.msg, time: typeof l.time }).toEqual({
+          pid: p.pid,
+          role,
+          level: 'string',
+          msg: 'string',
+          time: 'string',
+        });
       }
       // The bin's own lines carry the configured id; the shutdown line of runMain is the process's.
       expect(lines.filter((l) => l.msg !== 'shutting down').every((l) => l.id === `redact-${role[0]}`)).toBe(true);
@@ -124,7 +160,15 @@ describe('log redaction', () => {
     }
     const lines = logLines(captured.join(''));
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatchObject({ role: 'worker', id: 'redact-inproc', pid: process.pid, task: 't-1', attempt: 2, share_key: '[redacted]', pem: '[redacted]\n' });
+    expect(lines[0]).toMatchObject({
+      role: 'worker',
+      id: 'redact-inproc',
+      pid: process.pid,
+      task: 't-1',
+      attempt: 2,
+      share_key: '[redacted]',
+      pem: '[redacted]\n',
+    });
     expect(lines[0]!.url).toBe(`redis://:[redacted]@127.0.0.1:${server.port}`);
     expect(lines[1]).toMatchObject({ peer: 'p-1', msg: 'message naming [redacted]', level: 'error' });
     const text = captured.join('');

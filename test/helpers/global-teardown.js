@@ -15,7 +15,9 @@ function keyBodies() {
     const dir = join(CERTS, set);
     if (!statSync(dir).isDirectory()) continue;
     for (const f of readdirSync(dir).filter((n) => n.endsWith('-key.pem'))) {
-      const lines = readFileSync(join(dir, f), 'utf8').split('\n').filter((l) => l.length >= 40 && !l.startsWith('-----'));
+      const lines = readFileSync(join(dir, f), 'utf8')
+        .split('\n')
+        .filter((l) => l.length >= 40 && !l.startsWith('-----'));
       for (const l of [lines[0], lines[lines.length - 2]]) if (l) out.push({ what: `private key body of ${set}/${f}`, value: l });
     }
   }
@@ -25,7 +27,12 @@ function keyBodies() {
 function notedSecrets(dir) {
   const file = join(dir, 'secrets.txt');
   if (!existsSync(file)) return [];
-  const values = new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+  const values = new Set(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
   return [...values].map((value) => ({ what: `secret "${value.slice(0, 3)}…" (${value.length} chars) from a test config`, value }));
 }
 
@@ -58,9 +65,12 @@ module.exports = async function globalTeardown() {
   }
   if (found.length > 0) {
     const shown = found.slice(0, 30).join('\n');
-    throw new Error(`log redaction: ${found.length} captured line(s) hold a secret (output kept in ${dir}):\n${shown}${found.length > 30 ? `\n  … and ${found.length - 30} more` : ''}`);
+    throw new Error(
+      `log redaction: ${found.length} captured line(s) hold a secret (output kept in ${dir}):\n${shown}${found.length > 30 ? `\n  … and ${found.length - 30} more` : ''}`,
+    );
   }
   // Silent on success: the summary reporter's "tests: N passed, N failed" must stay the run's
   // closing line (CI reads it). TASKMESH_TEST_LOG_REPORT=1 prints what was checked.
-  if (process.env.TASKMESH_TEST_LOG_REPORT) process.stderr.write(`log redaction: no secret in ${lines} captured lines of ${files} files (${secrets.length} secrets checked)\n`);
+  if (process.env.TASKMESH_TEST_LOG_REPORT)
+    process.stderr.write(`log redaction: no secret in ${lines} captured lines of ${files} files (${secrets.length} secrets checked)\n`);
 };

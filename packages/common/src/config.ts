@@ -54,9 +54,10 @@ export interface BaseConfig {
   limits: { max_message_bytes: number };
   /**
    * level: the least severe log line written (`debug`, `info`, `warn`, `error`); format: `json`
-   * lines, readable `pretty` lines, or `auto` (pretty on a terminal, JSON otherwise).
+   * lines, readable `pretty` lines, or `auto` (pretty on a terminal, JSON otherwise). Optional
+   * here only so a hand-built config keeps compiling; loadConfig always sets it.
    */
-  log: { level: LogLevel; format: LogFormat };
+  log?: { level: LogLevel; format: LogFormat };
 }
 
 export interface HealthConfig {
@@ -467,10 +468,12 @@ function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string):
   registerSecret(out.share_key);
   registerSecret(target.password);
   if (tls) registerSecret(tls.key);
+  registerSecret((out as { dashboard?: { token?: string | null } }).dashboard?.token);
   // The level is one per process: the config loaded last (the bin's, with its --log-level
   // override) sets it for every logger, including those made before it was read.
-  setLogLevel(out.log.level);
-  setLogFormat(out.log.format);
+  const log = out.log!;
+  setLogLevel(log.level);
+  setLogFormat(log.format);
   return out;
 }
 

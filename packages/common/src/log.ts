@@ -134,7 +134,9 @@ export function prettyLine(json: string): string {
     return json;
   }
   const time = typeof o.time === 'string' ? o.time.slice(11, 23) : '';
-  const level = String(o.level ?? '').toUpperCase().padEnd(5);
+  const level = String(o.level ?? '')
+    .toUpperCase()
+    .padEnd(5);
   const who = `${String(o.role ?? '')}${o.id !== undefined ? `[${String(o.id)}]` : ''}`;
   let fields = '';
   for (const [k, v] of Object.entries(o)) {
