@@ -3,7 +3,7 @@
  * child processes, throwaway redis-servers, and polling with a deadline (never a fixed sleep).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -144,7 +144,7 @@ export class Proc {
   exitCode: number | null | undefined;
 
   constructor(readonly name: string, readonly child: ChildProcess) {
-    const keep = captureFile(name, child.pid);
+    const keep = captureFile(name, child);
     child.stdout?.on('data', (d: Buffer) => {
       this.output += d.toString();
       keep(d);
@@ -217,7 +217,7 @@ export async function runBin(bin: keyof typeof BINS, args: string[], env: Record
   const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  const keep = captureFile(bin, child.pid);
+  const keep = captureFile(bin, child);
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
     keep(d);
@@ -296,11 +296,22 @@ export function redis(url = REDIS_URL): Redis {
  */
 export const LOG_DIR: string | undefined = process.env.TASKMESH_TEST_LOG_DIR || undefined;
 
-/** A sink for one child's output in LOG_DIR (nothing when jest runs without global-setup). */
-function captureFile(name: string, pid: number | undefined): (d: Buffer) => void {
+/**
+ * A sink for one child's output in LOG_DIR (nothing when jest runs without global-setup). One
+ * file descriptor per child, closed with its streams: tests that spawn hundreds of children feel
+ * an open and close per chunk.
+ */
+function captureFile(name: string, child: ChildProcess): (d: Buffer) => void {
   if (!LOG_DIR) return () => undefined;
-  const file = join(LOG_DIR, `${name.replace(/[^\w.-]+/g, '_').slice(0, 60)}-${pid ?? 'nopid'}-${randomBytes(3).toString('hex')}.log`);
-  return (d) => appendFileSync(file, d);
+  const fd = openSync(join(LOG_DIR, `${name.replace(/[^\w.-]+/g, '_').slice(0, 60)}-${child.pid ?? 'nopid'}-${randomBytes(3).toString('hex')}.log`), 'a');
+  let open = true;
+  child.once('close', () => {
+    open = false;
+    closeSync(fd);
+  });
+  return (d) => {
+    if (open) writeSync(fd, d);
+  };
 }
 
 /**
