@@ -10,7 +10,7 @@ import { connect, createLogger } from '@taskmesh/common/internal';
 import { Distributor } from '@taskmesh/distributor';
 import { CERTS, certFiles, cleanPrefix, distributorConfig, freePort, randomPrefix, SHARE_KEY } from './helpers';
 
-const log = createLogger('test');
+const log = createLogger('worker', { id: 'test' });
 const pem = (p: string) => readFileSync(p, 'utf8');
 
 describe('certificate name allow-lists', () => {

@@ -40,7 +40,7 @@ describe('taskmesh CLI', () => {
     const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port))], {}, 'distributor');
     procs.push(d);
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'cli-w1' })), '--tasks', FIXTURE_TASKS], {}, 'cli-w1'));
-    await d.waitForOutput(/worker connected worker=cli-w1/);
+    await d.waitForLog('worker connected', { worker: 'cli-w1' });
   });
 
   afterAll(async () => {
@@ -255,7 +255,7 @@ describe('taskmesh CLI', () => {
       procs.push(dp);
       const wp = spawnBin('worker', ['--config', writeConfig(dir, `${label}-w`, { ...workerConfig(p, [port], { id: `${label}-w` }), ...w }), '--tasks', FIXTURE_TASKS], {}, `${label}-w`);
       procs.push(wp);
-      await dp.waitForOutput(new RegExp(`worker connected worker=${label}-w`));
+      await dp.waitForLog('worker connected', { worker: `${label}-w` });
       const c = writeConfig(dir, `${label}-c`, clientConfig(p));
       const r = await runBin('taskmesh', ['submit', 'echo', `{"mesh":"${label}"}`, '--wait', '--timeout', '15', '--config', c], {}, 20000);
       expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });

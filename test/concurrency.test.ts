@@ -91,8 +91,8 @@ describe('worker concurrency', () => {
   test('taskmesh-worker --concurrency 2 overrides the config: never more than 2 RUNNING, all END', async () => {
     const w = spawnBin('worker', ['--config', writeConfig(dir, 'w2', workerConfig(prefix, [port], { id: 'conc-bin2', concurrency: 16 })), '--tasks', FIXTURE_TASKS, '--concurrency', '2'], {}, 'conc-bin2');
     procs.push(w);
-    await w.waitForOutput(/connected to distributor/);
-    await w.waitForOutput(/started .*concurrency=2/);
+    await w.waitForLog('connected to distributor');
+    await w.waitForLog('started', { concurrency: 2 });
 
     const ids = await Promise.all(Array.from({ length: 6 }, (_, i) => client.submit('sleep', { ms: 500, token: i })));
     const idSet = new Set(ids);

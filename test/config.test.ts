@@ -161,8 +161,7 @@ describe('configuration errors and overrides', () => {
       const file = writeConfig(dir, 'd-env', dcfg({ id: 'cfg-file-id' }));
       const d = spawnBin('distributor', ['--config', file], { TASKMESH_PORT: String(envPort), TASKMESH_ID: 'cfg-env-id', TASKMESH_REDIS_PREFIX: envPrefix }, 'd-env');
       procs.push(d);
-      await d.waitForOutput(/started /);
-      expect(d.output).toMatch(new RegExp(`started host=127\\.0\\.0\\.1 port=${envPort} prefix=${esc(envPrefix)}`));
+      expect(await d.waitForLog('started')).toMatchObject({ host: '127.0.0.1', port: envPort, prefix: envPrefix });
       const r = redis();
       try {
         expect(await r.hget(`${envPrefix}distributor:cfg-env-id`, 'port')).toBe(String(envPort));

@@ -56,10 +56,10 @@ describe('heartbeat cost', () => {
     const health = { interval_ms: 100, misses: 1000 };
     const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'hb-d', health, watch: { own_interval_ms: 100, all_interval_ms: 1000, stale_ms: 60000 } }, server.url))], {}, 'd');
     procs.push(d);
-    await d.waitForOutput(/ started /);
+    await d.waitForLog('started');
     const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'hb-w', concurrency: 1000, health }, server.url)), '--tasks', FIXTURE_TASKS], {}, 'w');
     procs.push(w);
-    await d.waitForOutput(/worker connected worker=hb-w/);
+    await d.waitForLog('worker connected', { worker: 'hb-w' });
     const keys = new Keys(prefix);
 
     await client.submit('sleep', { ms: 120000 });
@@ -93,9 +93,9 @@ describe('retention', () => {
     const dir = tmpDir('retain');
     const port = await freePort();
     procs.push(spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'ret-d', retention: { terminal_ms: 1500 }, watch: { own_interval_ms: 200, all_interval_ms: 200, stale_ms: 1500 } }))], {}, 'd'));
-    await procs[0]!.waitForOutput(/ started /);
+    await procs[0]!.waitForLog('started');
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ret-w' })), '--tasks', FIXTURE_TASKS], {}, 'w'));
-    await procs[0]!.waitForOutput(/worker connected worker=ret-w/);
+    await procs[0]!.waitForLog('worker connected', { worker: 'ret-w' });
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
     const done = await client.submit('echo', { n: 1 });
     const failed = await client.submit('fail', {}, { max_attempts: 1 });

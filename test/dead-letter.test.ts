@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { cleanPrefix, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import { cleanPrefix, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from './helpers';
 
 interface DeadEntry {
   reason: string;
@@ -38,7 +38,7 @@ describe('dead letters and raw envelopes', () => {
     d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { limits: { max_message_bytes: 4096 } }))], {}, 'distributor');
     procs.push(d);
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'dead-w1' })), '--tasks', FIXTURE_TASKS], {}, 'w1'));
-    await d.waitForOutput(/worker connected worker=dead-w1/);
+    await d.waitForLog('worker connected', { worker: 'dead-w1' });
   });
 
   afterAll(async () => {
@@ -101,7 +101,7 @@ describe('dead letters and raw envelopes', () => {
     // The finished task was not touched by its duplicate.
     expect(await record(doneId)).toEqual(doneBefore);
     // One log line per dead envelope, and the distributor is still up.
-    await waitFor('dead envelope log lines', () => (d.output.match(/dead envelope/g)?.length ?? 0) >= cases.length);
+    await waitFor('dead envelope log lines', () => countLogs(d.output, 'dead envelope') >= cases.length);
     expect(d.running).toBe(true);
 
     // A valid raw envelope without an id still runs to END (the id is generated).

@@ -18,8 +18,8 @@ describe('task flow', () => {
     for (const n of [1, 2]) {
       procs.push(spawnBin('worker', ['--config', writeConfig(dir, `w${n}`, workerConfig(prefix, [port], { id: `flow-w${n}`, concurrency: 8 })), '--tasks', FIXTURE_TASKS], {}, `w${n}`));
     }
-    await d.waitForOutput(/worker connected worker=flow-w1/);
-    await d.waitForOutput(/worker connected worker=flow-w2/);
+    await d.waitForLog('worker connected', { worker: 'flow-w1' });
+    await d.waitForLog('worker connected', { worker: 'flow-w2' });
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
   });
 

@@ -58,9 +58,9 @@ describe('Prometheus metrics', () => {
     // Port 0: any free port, which the worker logs.
     const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'metrics-w1', concurrency: 4, metrics: { host: '127.0.0.1', port: 0 } })), '--tasks', FIXTURE_TASKS], {}, 'worker');
     procs.push(w);
-    await d.waitForOutput(/worker connected.*metrics-w1/);
-    const m = await w.waitForOutput(/metrics endpoint listening.*?port["=:]+(\d+)/);
-    wMetrics = Number(m[1]);
+    await d.waitForLog('worker connected', { worker: 'metrics-w1' });
+    const m = await w.waitForLog('metrics endpoint listening', { port: /^\d+$/ });
+    wMetrics = Number(m.port);
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
   });
 

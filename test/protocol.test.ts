@@ -210,7 +210,7 @@ describe('live frames against a distributor', () => {
   let distributor: Distributor;
   let port: number;
   const channels: Channel[] = [];
-  const log = createLogger('protocol-test');
+  const log = createLogger('worker', { id: 'protocol-test' });
   const files = certFiles('worker');
   const tls: TlsMaterial = { key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8') };
 

@@ -18,7 +18,7 @@ async function mesh(label: string, queue: Record<string, unknown>): Promise<Mesh
   const dir = tmpDir(label);
   const port = await freePort();
   const procs: Proc[] = [spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: `${label}-d`, queue }))], {}, 'd')];
-  await procs[0]!.waitForOutput(/ started /);
+  await procs[0]!.waitForLog('started');
   const client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
   return {
     client,

@@ -8,7 +8,7 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient, loadConfig } from '@taskmesh/common';
 import type { Redis } from 'ioredis';
-import { cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import { cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from './helpers';
 
 describe('task loader', () => {
   const prefix = randomPrefix('loader');
@@ -41,7 +41,7 @@ describe('task loader', () => {
 
     folderWorker = spawnBin('worker', ['--config', writeConfig(dir, 'wf', workerConfig(prefix, [port], { id: 'loader-folder' })), '--tasks', tasksDir], {}, 'loader-folder');
     procs.push(folderWorker);
-    await d.waitForOutput(/worker connected worker=loader-folder/);
+    await d.waitForLog('worker connected', { worker: 'loader-folder' });
   });
 
   afterAll(async () => {
@@ -52,7 +52,7 @@ describe('task loader', () => {
   });
 
   test('a folder: each file is a task with a cleaned name; a module that throws at load is logged and skipped', async () => {
-    await folderWorker.waitForOutput(/task module failed to load.*broken\.js.*broken at load time/);
+    await folderWorker.waitForLog('task module failed to load; skipped', { file: /broken\.js/, reason: /broken at load time/ });
     const names = await waitFor('registered task names', async () => {
       const n = await registered('loader-folder');
       return n.length >= 3 ? n : null;
@@ -76,9 +76,9 @@ describe('task loader', () => {
 
   test('editing a file is picked up for the next task without a restart', async () => {
     const pid = folderWorker.pid;
-    const loadsBefore = folderWorker.output.match(/task module (?:re)?loaded task=hello/g)?.length ?? 0;
+    const loadsBefore = countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 'hello' });
     writeFileSync(join(tasksDir, 'hello.js'), "'use strict';\nmodule.exports = async (c) => ({ hello: `again ${c.who}`, version: 2 });\n");
-    await waitFor('hello reloaded', () => (folderWorker.output.match(/task module (?:re)?loaded task=hello/g)?.length ?? 0) > loadsBefore, 10000);
+    await waitFor('hello reloaded', () => (countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 'hello' })) > loadsBefore, 10000);
     const rec = await run('hello', { who: 'there' });
     expect(rec.state).toBe('END');
     expect(rec.result).toEqual({ hello: 'again there', version: 2 });
@@ -86,9 +86,9 @@ describe('task loader', () => {
     expect(folderWorker.pid).toBe(pid);
 
     // An ES module is reloaded too.
-    const revLoads = folderWorker.output.match(/task module (?:re)?loaded task=re-verse/g)?.length ?? 0;
+    const revLoads = countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 're-verse' });
     writeFileSync(join(tasksDir, 're-verse.mjs'), "export default async (c) => ({ reversed: String(c.s).split('').reverse().join('').toUpperCase() });\n");
-    await waitFor('re-verse reloaded', () => (folderWorker.output.match(/task module (?:re)?loaded task=re-verse/g)?.length ?? 0) > revLoads, 10000);
+    await waitFor('re-verse reloaded', () => (countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 're-verse' })) > revLoads, 10000);
     expect((await run('re-verse', { s: 'xyz' })).result).toEqual({ reversed: 'ZYX' });
   });
 

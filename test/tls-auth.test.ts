@@ -11,7 +11,7 @@ import { CloseCode, TaskClient, loadConfig, type TlsMaterial } from '@taskmesh/c
 import { connect, createLogger } from '@taskmesh/common/internal';
 import { Distributor } from '@taskmesh/distributor';
 import { createWorker, type Worker } from '@taskmesh/worker';
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, SHARE_KEY, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type RoleFiles } from './helpers';
+import { certFiles, cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, SHARE_KEY, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type RoleFiles, findLogs, hasLog } from './helpers';
 
 const pem = (files: RoleFiles): TlsMaterial => ({ key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8') });
 
@@ -21,7 +21,7 @@ describe('mutual TLS and share_key', () => {
   let distributor: Distributor;
   let worker: Worker | undefined;
   let client: TaskClient | undefined;
-  const log = createLogger('tls-auth-test');
+  const log = createLogger('worker', { id: 'tls-auth-test' });
   /** What the distributor (in this process) writes on stderr: its refusal reasons. */
   let stderr = '';
   let stderrSpy: jest.SpyInstance;
@@ -79,7 +79,7 @@ describe('mutual TLS and share_key', () => {
     const raw = await rawAttempt({ ca: goodCa });
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
-    await waitFor('refusal logged', () => /refused connection .*client certificate refused/.test(stderr.slice(before)));
+    await waitFor('refusal logged', () => hasLog(stderr.slice(before), 'refused connection', { reason: /client certificate refused/ }));
   });
 
   test('a client certificate from another CA is refused', async () => {
@@ -92,7 +92,7 @@ describe('mutual TLS and share_key', () => {
     const raw = await rawAttempt(tls);
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
-    await waitFor('refusal logged', () => /refused connection .*client certificate refused/.test(stderr.slice(before)));
+    await waitFor('refusal logged', () => hasLog(stderr.slice(before), 'refused connection', { reason: /client certificate refused/ }));
   });
 
   test('an expired client certificate (signed by the right CA) is refused', async () => {
@@ -103,7 +103,7 @@ describe('mutual TLS and share_key', () => {
     const raw = await rawAttempt(tls);
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
-    await waitFor('refusal logged', () => /refused connection .*CERT_HAS_EXPIRED/.test(stderr.slice(before)));
+    await waitFor('refusal logged', () => hasLog(stderr.slice(before), 'refused connection', { reason: /CERT_HAS_EXPIRED/ }));
   });
 
   test('a correctly certified client with a wrong share_key is closed with 4001', async () => {
@@ -115,7 +115,7 @@ describe('mutual TLS and share_key', () => {
     expect(err).not.toBeNull();
     expect(err!.message).toMatch(new RegExp(`closed with ${CloseCode.AUTH_FAILED}`));
     expect(CloseCode.AUTH_FAILED).toBe(4001);
-    await waitFor('refusal logged', () => /wrong share_key/.test(stderr.slice(before)));
+    await waitFor('refusal logged', () => hasLog(stderr.slice(before), 'refused peer: wrong share_key'));
     // The secret itself never reaches the log.
     expect(stderr).not.toContain(SHARE_KEY);
     expect(stderr).not.toContain('not-the-share-key');
@@ -160,9 +160,9 @@ describe('mutual TLS and share_key', () => {
     const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(allowPrefix, p, { id: `allowbin-${p}`, allow: { workers: ['someone-else'] } }))], {}, 'allow-d');
     const r = redis();
     try {
-      await d.waitForOutput(/started /);
+      await d.waitForLog('started');
       await expect(connect({ id: 'tls-allow-bin', role: 'worker', tls: good, shareKey: SHARE_KEY, host: '127.0.0.1', port: p, maxPayload: 1 << 20, allow: [], log })).rejects.toThrow();
-      await d.waitForOutput(/refused connection .*not in the allow-list/);
+      await d.waitForLog('refused connection', { reason: /not in the allow-list/ });
       // Alive means: its heartbeat keeps moving after the refusal (or it is gone).
       const beat = async () => Number(await r.hget(`${allowPrefix}distributor:allowbin-${p}`, 'updated_at'));
       const first = await beat();
@@ -178,12 +178,12 @@ describe('mutual TLS and share_key', () => {
 
   test('after all refusals the distributor still serves a real worker', async () => {
     // None of the refused probes ever became a worker channel.
-    expect(stderr).not.toContain('worker connected worker=tls-probe');
+    expect(findLogs(stderr, 'worker connected', { worker: /^tls-probe/ })).toEqual([]);
     const wcfg = loadConfig('worker', workerConfig(prefix, [port], { id: 'tls-w1' }));
     worker = createWorker(wcfg);
     worker.addTask('echo', (c) => c);
     await worker.start();
-    await waitFor('worker connected', () => stderr.includes('worker connected worker=tls-w1'));
+    await waitFor('worker connected', () => hasLog(stderr, 'worker connected', { worker: 'tls-w1' }));
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
     const id = await client.submit('echo', { hello: 'tls' });
     const rec = await client.wait(id, { timeoutMs: 15000 });

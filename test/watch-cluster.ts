@@ -23,9 +23,9 @@ export class WatchCluster {
   async start(): Promise<this> {
     this.port = await freePort();
     this.distributor = spawnBin('distributor', ['--config', writeConfig(this.dir, 'd', distributorConfig(this.prefix, this.port))], {}, 'distributor');
-    await this.distributor.waitForOutput(/ started /);
+    await this.distributor.waitForLog('started');
     for (let i = 1; i <= this.nWorkers; i++) this.startWorker(`${this.label}-w${i}`);
-    for (const id of this.workers.keys()) await this.distributor.waitForOutput(new RegExp(`worker connected worker=${id}\\b`));
+    for (const id of this.workers.keys()) await this.distributor.waitForLog('worker connected', { worker: id });
     this.client = new TaskClient(loadConfig('cli', clientConfig(this.prefix)));
     return this;
   }

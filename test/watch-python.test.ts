@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { TaskEvent } from '@taskmesh/common';
-import { certFiles, ROOT, SHARE_KEY, waitFor } from './helpers';
+import { certFiles, ROOT, SHARE_KEY } from './helpers';
 import { collect, expectOrdered, WatchCluster } from './watch-cluster';
 
 /** Debian's interpreter, where apt puts python3-websockets (a pyenv python3 on PATH would not see it). */
@@ -31,7 +31,7 @@ describe('a Python watcher', () => {
 
   test('speaks the protocol from docs/protocol.md and receives the same events as the library', async () => {
     const workerId = [...c.workers.keys()][0]!;
-    const port = Number((await waitFor('worker port', () => c.worker(workerId).output.match(/watch_port=(\d+)/)))[1]);
+    const port = Number((await c.worker(workerId).waitForLog('started')).watch_port);
     const id = await c.client.submit('steps', { n: 10, ms: 80 });
     await c.functionStarted(id);
     const certs = certFiles('watcher');

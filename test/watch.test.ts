@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
 import type { TaskEvent } from '@taskmesh/common';
-import { certFiles, runBin, spawnBin, waitFor } from './helpers';
+import { certFiles, runBin, spawnBin, waitFor, countLogs } from './helpers';
 import { collect, expectOrdered, WatchCluster } from './watch-cluster';
 
 describe('watch', () => {
@@ -69,7 +69,7 @@ describe('watch', () => {
   test('no certificate, another CA or a wrong share_key is refused, while a valid watcher gets events', async () => {
     const workerId = [...c.workers.keys()][0]!;
     const w = c.worker(workerId);
-    const port = Number((await waitFor('worker port', () => w.output.match(/watch_port=(\d+)/)))[1]);
+    const port = Number((await w.waitForLog('started')).watch_port);
     const id = await c.client.submit('steps', { n: 40, ms: 150 });
     const valid = collect(c.watcher().watch(id));
 
@@ -81,17 +81,17 @@ describe('watch', () => {
       ws.on('close', (code) => resolve(`closed ${code}`));
     });
     expect(noCert).not.toBe('got a frame');
-    await w.waitForOutput(/refused connection .*reason="?client certificate refused/);
+    await w.waitForLog('refused connection', { reason: /^client certificate refused/ });
 
     // A certificate from another CA (the watcher still trusts the worker's CA, so only its own cert is wrong).
     const otherCaCerts = { ...certFiles('worker', 'other'), ca: certFiles('watcher').ca };
-    const refusedBefore = (w.output.match(/refused connection/g) ?? []).length;
+    const refusedBefore = countLogs(w.output, 'refused connection');
     const otherCa = await collect(c.watcher({}, otherCaCerts).watch(id, { signal: AbortSignal.timeout(1500) })).catch((e: Error) => e);
-    await waitFor('the other-CA watcher refused', () => (w.output.match(/refused connection|TLS handshake failed/g) ?? []).length > refusedBefore);
+    await waitFor('the other-CA watcher refused', () => countLogs(w.output, /^(refused connection|TLS handshake failed)$/) > refusedBefore);
     expect(Array.isArray(otherCa) ? otherCa.filter((e) => e.type !== 'state' || e.state !== 'END') : []).toEqual([]);
 
     const wrongKey = await collect(c.watcher({ share_key: 'not-the-key' }).watch(id, { signal: AbortSignal.timeout(1500) })).catch((e: Error) => e);
-    await w.waitForOutput(/refused peer: wrong share_key/);
+    await w.waitForLog('refused peer: wrong share_key');
     expect(Array.isArray(wrongKey) ? wrongKey.filter((e) => e.type !== 'state' || e.state !== 'END') : []).toEqual([]);
 
     const events = await valid;

@@ -29,7 +29,7 @@ describe('worker library', () => {
       ports.push(port);
       const d = spawnBin('distributor', ['--config', writeConfig(dir, `d${i}`, distributorConfig(prefix, port, { id: `wapi-d${i}` }))], {}, `d${i}`);
       procs.push(d);
-      await d.waitForOutput(/ started /);
+      await d.waitForLog('started');
       // Both workers and both clients share one ioredis connection.
       const cfg = loadConfig('worker', writeConfig(dir, `w${i}`, workerConfig(prefix, [port], { id: `wapi-w${i}` })));
       const w = createWorker({ ...cfg, redis: { ...cfg.redis, client: shared } } as WorkerConfig);
@@ -43,7 +43,7 @@ describe('worker library', () => {
       clients.push(new TaskClient({ ...cli, redis: { ...cli.redis, client: shared } }));
     }
     await Promise.all(workers.map((w) => w.start()));
-    for (const [i, d] of procs.entries()) await d.waitForOutput(new RegExp(`worker connected worker=wapi-w${i}`));
+    for (const [i, d] of procs.entries()) await d.waitForLog('worker connected', { worker: `wapi-w${i}` });
   });
 
   test('two prefixes on one Redis stay apart, over one shared connection', async () => {

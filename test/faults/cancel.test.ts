@@ -56,7 +56,7 @@ describe('cancel', () => {
     const d = cluster.distributors[0]!;
     d.signal('SIGKILL');
     await d.exited;
-    await cluster.worker('w1').waitForOutput(/distributor connection closed/);
+    await cluster.worker('w1').waitForLog('distributor connection closed');
     const requestedAt = Date.now();
     expect(await cluster.client.cancel(id)).toBe('RUNNING');
     const end = await cluster.waitState(id, (r) => r.state === 'CANCELLED', 'CANCELLED', 5000);

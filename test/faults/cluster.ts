@@ -1,6 +1,6 @@
 /** A cluster of real bins (distributors and workers) on one key prefix, for fault tests. */
 import { TaskClient, loadConfig, type TaskRecord } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, REDIS_URL, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from '../helpers';
+import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, REDIS_URL, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from '../helpers';
 
 export interface ClusterOptions {
   label: string;
@@ -32,7 +32,7 @@ export class Cluster {
     for (let i = 0; i < (this.opts.distributors ?? 1); i++) this.ports.push(await freePort());
     for (const port of this.ports) this.distributors.push(this.startDistributor(port));
     for (const d of this.distributors) {
-      await d.waitForOutput(/ started /);
+      await d.waitForLog('started');
       if (!d.running) throw new Error(`${d.name} did not start:\n${d.output}`);
     }
     for (let i = 1; i <= (this.opts.workers ?? 2); i++) this.startWorker(`w${i}`);
@@ -62,7 +62,7 @@ export class Cluster {
   }
 
   private connections(d: Proc, workerId: string): number {
-    return (d.output.match(new RegExp(`worker connected worker=${workerId}\\b`, 'g')) ?? []).length;
+    return countLogs(d.output, 'worker connected', { worker: workerId });
   }
 
   /** Waits until every running distributor has seen this worker connect since it last started. */

@@ -45,9 +45,9 @@ describe('distributor SIGKILL mid-intake', () => {
     const port = await freePort();
     const d2 = spawnBin('distributor', ['--config', writeConfig(dir, 'd2', distributorConfig(prefix, port, { id: 'ik-d2', ...fast }))], {}, 'd2');
     procs.push(d2);
-    await d2.waitForOutput(/ started /);
+    await d2.waitForLog('started');
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ik-w', concurrency: 100 })), '--tasks', FIXTURE_TASKS], {}, 'w'));
-    await d2.waitForOutput(/handed back envelopes from=ik-d1/, 20000);
+    await d2.waitForLog('handed back envelopes', { distributor: 'ik-d1' }, 20000);
 
     const states = async () => {
       const p = r.pipeline();

@@ -41,6 +41,6 @@ describe('lost assign frame', () => {
     // The lost assignment did not count as a start, and the requeue moved the epoch on.
     expect(end.attempts).toBe(1);
     expect(end.epoch).toBeGreaterThan(start.epoch);
-    await cluster.worker('w1').waitForOutput(/gave back a task assigned to this worker that never reached it/);
+    await cluster.worker('w1').waitForLog('gave back a task assigned to this worker that never reached it');
   });
 });

@@ -5,7 +5,7 @@
  * and stops the other, which is requeued once Redis is back. The distributor pulls and requeues
  * nothing meanwhile, and resumes by itself.
  */
-import { RedisServer, waitFor } from '../helpers';
+import { RedisServer, waitFor, findLogs } from '../helpers';
 import { Cluster } from './cluster';
 
 const INTERVAL = 200;
@@ -36,20 +36,21 @@ describe('Redis hangs (silent partition)', () => {
     const d = cluster.distributors[0]!;
     server.proc!.kill('SIGSTOP');
     const frozenAt = Date.now();
-    await w.waitForOutput(/Redis connection lost/, 5000);
+    await w.waitForLog('Redis connection lost', {}, 5000);
     const workerNoticed = Date.now() - frozenAt;
-    await d.waitForOutput(/Redis connection lost: not pulling, not requeueing until it is back/, 5000);
+    await d.waitForLog('Redis connection lost: not pulling, not requeueing until it is back', {}, 5000);
     console.log(`silent Redis hang noticed by the worker after ${workerNoticed} ms (bound ${INTERVAL + COMMAND_TIMEOUT} ms + scheduling)`);
     expect(workerNoticed).toBeLessThan(INTERVAL + COMMAND_TIMEOUT + 1000);
-    await w.waitForOutput(/aborting task task=[^ ]+ reason="the worker lost its Redis connection"/, 3000);
-    expect(w.output).not.toMatch(new RegExp(`aborting task task=${optional}`));
-    const lossAt = d.output.search(/Redis connection lost: not pulling/);
+    await w.waitForLog('aborting task', { task: /^\S+$/, reason: 'the worker lost its Redis connection' }, 3000);
+    expect(findLogs(w.output, 'aborting task', { task: new RegExp(`^${optional}`) })).toEqual([]);
+    const lossAt = d.logs.findIndex((l) => l.msg.startsWith('Redis connection lost: not pulling'));
     server.proc!.kill('SIGCONT');
-    await w.waitForOutput(/Redis connection back/, 10000);
-    await waitFor('the distributor to see Redis again', () => /Redis connection up/.test(d.output.slice(lossAt)), 10000);
+    await w.waitForLog('Redis connection back', {}, 10000);
+    await waitFor('the distributor to see Redis again', () => d.logs.slice(lossAt).some((l) => l.msg === 'Redis connection up'), 10000);
     // While Redis was gone the distributor requeued nothing.
-    const outage = d.output.slice(lossAt, lossAt + d.output.slice(lossAt).search(/Redis connection up/));
-    expect(outage).not.toMatch(/task requeued/);
+    const since = d.logs.slice(lossAt);
+    const outage = since.slice(0, since.findIndex((l) => l.msg === 'Redis connection up'));
+    expect(outage.filter((l) => JSON.stringify(l).includes('task requeued'))).toEqual([]);
     const o = await cluster.client.wait(optional, { timeoutMs: 20000 });
     const n = await cluster.client.wait(normal, { timeoutMs: 20000 });
     expect(o.state).toBe('END');

@@ -26,8 +26,8 @@ describe('Redis restart under a worker', () => {
     await cluster.waitState(normal, (r) => r.state === 'RUNNING', 'normal RUNNING');
     const w = cluster.worker('w1');
     await server.restart();
-    await w.waitForOutput(/Redis connection lost/);
-    await w.waitForOutput(/Redis connection back/);
+    await w.waitForLog('Redis connection lost');
+    await w.waitForLog('Redis connection back');
     const o = await cluster.client.wait(optional, { timeoutMs: 20000 });
     const n = await cluster.client.wait(normal, { timeoutMs: 20000 });
     expect(o.state).toBe('END');

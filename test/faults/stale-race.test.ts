@@ -3,7 +3,7 @@
  * check lets exactly one of them bump each task's epoch.
  */
 import { Keys, Scripts } from '@taskmesh/common/internal';
-import { cleanPrefix, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, writeConfig, type Proc } from '../helpers';
+import { cleanPrefix, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, writeConfig, type Proc, countLogs } from '../helpers';
 
 const N = 1000;
 
@@ -41,14 +41,14 @@ describe('stale requeue race', () => {
       const port = await freePort();
       procs.push(spawnBin('distributor', ['--config', writeConfig(dir, `d${n}`, distributorConfig(prefix, port, { id: `race-d${n}`, watch: { own_interval_ms: 100, all_interval_ms: 150, stale_ms: 1000 } }))], {}, `d${n}`));
     }
-    for (const p of procs) await p.waitForOutput(/ started /);
+    for (const p of procs) await p.waitForLog('started');
     // Seeded while both all-tasks loops are running: each scans the same stale tasks, and one
     // loop's snapshot still shows RUNNING what the other is requeueing.
     const ids = await seedStale(r, keys, 'bins');
     const states = async () => (await Promise.all(ids.map((id) => r.hget(keys.task(id), 'state')))).every((s) => s === 'QUEUED');
     await waitFor('all requeued', states, 30000);
     // Log lines travel through pipes after the writes landed: wait until both have drained.
-    const logged = () => procs.map((p) => (p.output.match(/task requeued task=bins-/g) ?? []).length);
+    const logged = () => procs.map((p) => countLogs(p.output, 'task requeued', { task: /^bins-/ }));
     await waitFor('the requeue log lines', () => logged().reduce((a, b) => a + b, 0) >= N, 10000).catch(() => undefined);
     const requeued = logged();
     console.log(`stale race: ${N} stale tasks requeued by the two distributors as ${requeued.join(' + ')}`);

@@ -30,7 +30,7 @@ describe('worker SIGSTOP then SIGCONT', () => {
     expect((await scripts.finish(id, first.worker!, oldFence, 'END', '{"stale":true}')).result).toBe('refused');
     frozen.signal('SIGCONT');
     // Its function returns ~2.5 s after it started; the worker then discards that result.
-    await frozen.waitForOutput(new RegExp(`attempt was taken over; its result is discarded task=${id}`), 10000);
+    await frozen.waitForLog('attempt was taken over; its result is discarded', { task: id }, 10000);
     const end = await cluster.waitState(id, (r) => r.state === 'END', 'END', 15000);
     const final = await cluster.record(id);
     expect(final.state).toBe('END');

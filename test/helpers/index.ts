@@ -3,7 +3,7 @@
  * child processes, throwaway redis-servers, and polling with a deadline (never a fixed sleep).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdtempSync, openSync, writeFileSync, writeSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +129,7 @@ export function clientConfig(prefix: string, redisUrl = REDIS_URL): Record<strin
 }
 
 export function writeConfig(dir: string, name: string, config: Record<string, unknown>): string {
+  noteConfigSecrets(config);
   const path = join(dir, `${name}.json`);
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;
@@ -137,12 +138,22 @@ export function writeConfig(dir: string, name: string, config: Record<string, un
 /** A bin running as a child process, with its output kept for assertions and failure reports. */
 export class Proc {
   output = '';
+  /** Its stderr alone: where its log lines go. */
+  stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
 
   constructor(readonly name: string, readonly child: ChildProcess) {
-    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
+    const keep = captureFile(name, child);
+    child.stdout?.on('data', (d: Buffer) => {
+      this.output += d.toString();
+      keep(d);
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.output += d.toString();
+      this.stderr += d.toString();
+      keep(d);
+    });
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         this.exitCode = code;
@@ -175,6 +186,16 @@ export class Proc {
   waitForOutput(re: RegExp, timeoutMs = 15000): Promise<RegExpMatchArray> {
     return waitFor(`${this.name} output ${re}`, () => this.output.match(re), timeoutMs);
   }
+
+  /** Its JSON log lines so far (stdout lines and other text are left out). */
+  get logs(): LogLine[] {
+    return logLines(this.output);
+  }
+
+  /** The first log line with this message and these fields (see `findLogs`), once it is written. */
+  waitForLog(msg: string | RegExp, fields: LogFieldMatch = {}, timeoutMs = 15000): Promise<LogLine> {
+    return waitFor(`${this.name} log ${String(msg)} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`, () => findLogs(this.output, msg, fields)[0], timeoutMs);
+  }
 }
 
 /** The environment for bins: without any TASKMESH_* of the shell that runs jest. */
@@ -196,8 +217,15 @@ export async function runBin(bin: keyof typeof BINS, args: string[], env: Record
   const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const keep = captureFile(bin, child);
+  child.stdout.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    keep(d);
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    keep(d);
+  });
   const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   clearTimeout(t);
@@ -207,10 +235,11 @@ export async function runBin(bin: keyof typeof BINS, args: string[], env: Record
 /** A throwaway redis-server on a free loopback port, for tests that restart or kill Redis. */
 export class RedisServer {
   proc: ChildProcess | undefined;
-  constructor(readonly port: number, readonly dir: string, readonly aof: boolean) {}
+  constructor(readonly port: number, readonly dir: string, readonly aof: boolean, readonly password?: string) {}
 
-  static async start(opts: { aof?: boolean } = {}): Promise<RedisServer> {
-    const s = new RedisServer(await freePort(), tmpDir('redis'), opts.aof ?? false);
+  /** `password`: started with `requirepass`, and `url` carries it. */
+  static async start(opts: { aof?: boolean; password?: string } = {}): Promise<RedisServer> {
+    const s = new RedisServer(await freePort(), tmpDir('redis'), opts.aof ?? false, opts.password);
     try {
       await s.startProcess();
     } catch (err) {
@@ -221,11 +250,11 @@ export class RedisServer {
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://${this.password ? `:${encodeURIComponent(this.password)}@` : ''}127.0.0.1:${this.port}`;
   }
 
   async startProcess(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', this.dir], { stdio: 'ignore' });
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', this.dir, ...(this.password ? ['--requirepass', this.password] : [])], { stdio: 'ignore' });
     await waitFor(`redis-server on ${this.port}`, async () => {
       const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => undefined);
@@ -257,3 +286,114 @@ export function redis(url = REDIS_URL): Redis {
   r.on('error', () => undefined);
   return r;
 }
+
+// ---- log capture and log matchers ------------------------------------------------------------
+
+/**
+ * The folder of this run's captured output (made by global-setup.js): every child a helper
+ * spawns appends its stdout and stderr there, the jest workers their own stderr
+ * (capture-stderr.js), and global-teardown.js greps all of it for the secrets noted below.
+ */
+export const LOG_DIR: string | undefined = process.env.TASKMESH_TEST_LOG_DIR || undefined;
+
+/**
+ * A sink for one child's output in LOG_DIR (nothing when jest runs without global-setup). One
+ * file descriptor per child, closed with its streams: tests that spawn hundreds of children feel
+ * an open and close per chunk.
+ */
+function captureFile(name: string, child: ChildProcess): (d: Buffer) => void {
+  if (!LOG_DIR) return () => undefined;
+  const fd = openSync(join(LOG_DIR, `${name.replace(/[^\w.-]+/g, '_').slice(0, 60)}-${child.pid ?? 'nopid'}-${randomBytes(3).toString('hex')}.log`), 'a');
+  let open = true;
+  child.once('close', () => {
+    open = false;
+    closeSync(fd);
+  });
+  return (d) => {
+    if (open) writeSync(fd, d);
+  };
+}
+
+/**
+ * Notes a value no log line may hold: global-teardown.js fails the run if any captured line
+ * does. Values shorter than 6 characters are not noted (a share_key of "k" would match prose).
+ */
+export function noteSecret(value: unknown): void {
+  if (!LOG_DIR || typeof value !== 'string' || value.length < 6) return;
+  appendFileSync(join(LOG_DIR, 'secrets.txt'), `${JSON.stringify(value)}\n`);
+}
+
+/** The secrets of a config a test writes: share_key, a Redis password (own key or in the URL), a token. */
+function noteConfigSecrets(config: Record<string, unknown>): void {
+  noteSecret(config.share_key);
+  noteSecret(config.token);
+  const r = config.redis as Record<string, unknown> | undefined;
+  if (r && typeof r === 'object') {
+    noteSecret(r.password);
+    if (typeof r.url === 'string') {
+      try {
+        noteSecret(decodeURIComponent(new URL(r.url).password));
+      } catch {
+        // not a URL: the config test that writes it expects a config error, not a connection
+      }
+    }
+  }
+  const d = config.dashboard as Record<string, unknown> | undefined;
+  if (d && typeof d === 'object') noteSecret(d.token);
+}
+
+/** One JSON log line of a taskmesh process (docs/operations.md, "Logs"). */
+export interface LogLine {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  time: string;
+  pid: number;
+  role: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** What a field must be: a value (compared with ===), or a pattern its string form must match. */
+export type LogFieldMatch = Record<string, string | number | boolean | null | RegExp>;
+
+/** The log lines in a process's output, in order; lines that are not log lines (stdout, events) are skipped. */
+export function logLines(text: string): LogLine[] {
+  const out: LogLine[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (o && typeof o === 'object' && typeof (o as LogLine).msg === 'string' && typeof (o as LogLine).level === 'string' && typeof (o as LogLine).pid === 'number') out.push(o as LogLine);
+  }
+  return out;
+}
+
+function matches(l: LogLine, msg: string | RegExp, fields: LogFieldMatch): boolean {
+  if (typeof msg === 'string' ? l.msg !== msg : !msg.test(l.msg)) return false;
+  for (const [k, want] of Object.entries(fields)) {
+    const got = l[k];
+    if (want instanceof RegExp ? got === undefined || !want.test(typeof got === 'string' ? got : JSON.stringify(got)) : got !== want) return false;
+  }
+  return true;
+}
+
+/** The log lines whose message is `msg` (exactly, or matching the pattern) and whose fields match `fields`. */
+export function findLogs(text: string, msg: string | RegExp, fields: LogFieldMatch = {}): LogLine[] {
+  return logLines(text).filter((l) => matches(l, msg, fields));
+}
+
+/** Whether `text` holds a log line with this message and these fields. */
+export function hasLog(text: string, msg: string | RegExp, fields: LogFieldMatch = {}): boolean {
+  return findLogs(text, msg, fields).length > 0;
+}
+
+/** How many log lines with this message and these fields `text` holds. */
+export function countLogs(text: string, msg: string | RegExp, fields: LogFieldMatch = {}): number {
+  return findLogs(text, msg, fields).length;
+}
+
+// The helper configs' share_key is a secret no log line may hold.
+noteSecret(SHARE_KEY);

@@ -292,7 +292,7 @@ export class Mesh {
     for (let i = 0; i < (this.opts.distributors ?? 1); i++) this.ports.push(await freePort());
     for (const port of this.ports) this.distributors.push(this.startDistributor(port));
     for (const d of this.distributors) {
-      await d.waitForOutput(/ started /, 20000);
+      await d.waitForLog('started', {}, 20000);
       if (!d.running) throw new Error(`${d.name} did not start:\n${d.output}`);
     }
     for (let i = 1; i <= (this.opts.workers ?? 2); i++) this.startWorker(`${this.opts.label}-w${i}`);
@@ -321,7 +321,7 @@ export class Mesh {
 
   async connected(workerId: string, timeoutMs = 20000): Promise<void> {
     for (const d of this.distributors) {
-      if (d.running) await d.waitForOutput(new RegExp(`worker connected worker=${workerId}\\b`), timeoutMs);
+      if (d.running) await d.waitForLog('worker connected', { worker: workerId }, timeoutMs);
     }
   }
 

@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors';
+import { LOG_FORMATS, LOG_LEVELS, registerSecret, setLogFormat, setLogLevel, type LogFormat, type LogLevel } from './log';
 
 export type Role = 'distributor' | 'worker' | 'watcher' | 'cli' | 'dashboard';
 
@@ -51,6 +52,12 @@ export interface BaseConfig {
   share_key: string;
   redis: RedisConfig;
   limits: { max_message_bytes: number };
+  /**
+   * level: the least severe log line written (`debug`, `info`, `warn`, `error`); format: `json`
+   * lines, readable `pretty` lines, or `auto` (pretty on a terminal, JSON otherwise). Optional
+   * here only so a hand-built config keeps compiling; loadConfig always sets it.
+   */
+  log?: { level: LogLevel; format: LogFormat };
 }
 
 export interface HealthConfig {
@@ -297,6 +304,10 @@ function baseSchema(role: Role): Schema {
     limits: {
       max_message_bytes: leaf('limits.max_message_bytes', { doc: 'Largest WebSocket message and envelope accepted', format: 'positive-int', default: 1048576 }),
     },
+    log: {
+      level: leaf('log.level', { doc: 'Least severe log line written: debug, info, warn or error', format: [...LOG_LEVELS], default: 'info' }),
+      format: leaf('log.format', { doc: 'Log lines as json, readable pretty lines, or auto (pretty on a terminal, json otherwise)', format: [...LOG_FORMATS], default: 'auto' }),
+    },
   };
 }
 
@@ -451,8 +462,18 @@ function resolveConfig(role: Role, p: Record<string, unknown>, baseDir: string):
   delete out.cert;
   delete out.ca;
   if ('host' in p) out.advertise_host = (p.advertise_host as string | null) ?? (p.host as string);
-  redisTarget(out.redis); // a bad redis.url is a config error now, not a crash at start
+  const target = redisTarget(out.redis); // a bad redis.url is a config error now, not a crash at start
   checkTopology(out.redis);
+  // From here on no log line of this process can show these, whoever logs them and however.
+  registerSecret(out.share_key);
+  registerSecret(target.password);
+  if (tls) registerSecret(tls.key);
+  registerSecret((out as { dashboard?: { token?: string | null } }).dashboard?.token);
+  // The level is one per process: the config loaded last (the bin's, with its --log-level
+  // override) sets it for every logger, including those made before it was read.
+  const log = out.log!;
+  setLogLevel(log.level);
+  setLogFormat(log.format);
   return out;
 }
 

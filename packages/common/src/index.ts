@@ -25,6 +25,8 @@ export {
   type HealthConfig,
   type MetricsConfig,
 } from './config';
+// Embedders set the process log level without a config (loadConfig applies `log.level` itself).
+export { setLogLevel, type LogLevel } from './log';
 export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, type ErrorCode } from './errors';
 export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
 export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';

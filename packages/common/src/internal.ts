@@ -7,7 +7,7 @@ export { Scripts, type Fence, type EnvelopeFields, type IntakeItem, type IntakeR
 export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
 export { parseEnvelope, validateEnvelope, type ParsedEnvelope } from './envelope';
-export { createLogger, type Logger } from './log';
+export { createLogger, setLogLevel, setLogFormat, logLevel, registerSecret, scrub, prettyLine, isLogLevel, LOG_LEVELS, LOG_ROLES, type Logger, type LogLevel, type LogFormat, type LogRole, type LogFields } from './log';
 export { Metrics, SAMPLE_CACHE_MS, type MetricsRole, type MetricsSample, type Sampler, type RequeueCause, type RefusalReason } from './metrics';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';

@@ -1,5 +1,6 @@
 /** Process plumbing shared by the bins: exit codes and signal handling. */
 import { ConfigError, TaskmeshError } from './errors';
+import { LOG_ROLES, createLogger, type LogRole } from './log';
 
 /** Bad configuration: one line naming the key or file, exit code 2, no stack trace. */
 export function exitOnConfigError(err: unknown): never | void {
@@ -15,20 +16,21 @@ export function exitOnConfigError(err: unknown): never | void {
  */
 export function runMain(name: string, start: () => Promise<{ close(): Promise<void> }>): void {
   let stopping = false;
+  const log = createLogger(roleOf(name));
   // A daemon logs a stray rejection and carries on: no input should take it down.
   process.on('unhandledRejection', (err: unknown) => {
-    process.stderr.write(`${new Date().toISOString()} ERROR ${name} unhandled rejection: ${err instanceof Error ? err.message : String(err)}\n`);
+    log.error('unhandled rejection', { reason: err instanceof Error ? err.message : String(err) });
   });
   start().then(
     (service) => {
       const stop = (sig: string) => {
         if (stopping) process.exit(1);
         stopping = true;
-        process.stderr.write(`${new Date().toISOString()} INFO ${name} ${sig} received, shutting down\n`);
+        log.info('shutting down', { signal: sig });
         service.close().then(
           () => process.exit(0),
           (err: Error) => {
-            process.stderr.write(`${name}: shutdown failed: ${err.message}\n`);
+            log.error('shutdown failed', { reason: err.message });
             process.exit(1);
           },
         );
@@ -39,8 +41,14 @@ export function runMain(name: string, start: () => Promise<{ close(): Promise<vo
     (err: unknown) => {
       exitOnConfigError(err);
       const msg = err instanceof TaskmeshError || err instanceof Error ? err.message : String(err);
-      process.stderr.write(`${name}: ${msg}\n`);
+      log.error('could not start', { reason: msg });
       process.exit(1);
     },
   );
+}
+
+/** `taskmesh-worker` → `worker`: the role its log lines carry. */
+function roleOf(name: string): LogRole {
+  const r = name.replace(/^taskmesh-/, '');
+  return (LOG_ROLES as readonly string[]).includes(r) ? (r as LogRole) : 'cli';
 }

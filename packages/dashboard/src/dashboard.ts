@@ -68,7 +68,7 @@ export class Dashboard {
 
   constructor(config: DashboardConfig, private readonly opts: DashboardOptions = {}) {
     this.config = config;
-    this.log = createLogger(`dashboard[${config.id}]`);
+    this.log = createLogger('dashboard', { id: config.id });
     const keys = new Keys(config.redis.prefix);
     this.redis = createRedis(config.redis, { name: `taskmesh-dashboard-${config.id}` });
     // Cancel and retry share the snapshot's connection (the client leaves a passed-in one open).
@@ -215,7 +215,7 @@ export class Dashboard {
     const auth = authorize(req, this.config.dashboard.token);
     if (!auth.ok) {
       const headers: Record<string, string> = auth.status === 401 ? { 'www-authenticate': 'Bearer realm="taskmesh dashboard"' } : {};
-      this.log.warn(`${action} refused`, { task: id, status: auth.status, peer: req.socket.remoteAddress });
+      this.log.warn(`${action} refused`, { task: id, status: auth.status, remote: req.socket.remoteAddress });
       return this.json(res, auth.status, { error: auth.reason }, headers);
     }
     // The body is not used; drain it so the connection can be reused.

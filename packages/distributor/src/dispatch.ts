@@ -108,6 +108,7 @@ export class Dispatcher {
       const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${nameJson},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
       if (w.channel.sendEncoded(frame)) {
         sent++;
+        s.log.debug('task assigned', { task: id, attempt: r.attempt, epoch: r.epoch, name, worker: w.id });
       } else {
         w.settled(id);
         await this.requeuer.requeue(id, w.id, { epoch: r.epoch, assignment }, 'rejected', name);

@@ -35,7 +35,7 @@ export class Distributor {
   constructor(config: DistributorConfig | string) {
     this.config = typeof config === 'string' ? loadConfig('distributor', config) : config;
     this.keys = new Keys(this.config.redis.prefix);
-    this.log = createLogger(`distributor[${this.config.id}]`);
+    this.log = createLogger('distributor', { id: this.config.id });
     this.metrics = new Metrics('distributor', this.config.metrics, this.log);
   }
 
@@ -151,7 +151,7 @@ export class Distributor {
       const aof = (await this.redis.config('GET', 'appendonly')) as string[];
       const policy = (await this.redis.config('GET', 'maxmemory-policy')) as string[];
       if (aof[1] === 'no') this.log.warn('Redis appendonly is "no": a Redis restart loses every task');
-      if (policy[1] && policy[1] !== 'noeviction') this.log.warn(`Redis maxmemory-policy is "${policy[1]}": only "noeviction" is safe`);
+      if (policy[1] && policy[1] !== 'noeviction') this.log.warn('Redis maxmemory-policy is unsafe: only "noeviction" is', { policy: policy[1] });
     } catch {
       // CONFIG is often disabled on managed Redis; nothing to check then.
     }

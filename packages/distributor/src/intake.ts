@@ -132,7 +132,7 @@ export class Intake {
     const { redis, keys, log } = this.s;
     let n = 0;
     while ((await redis.lmove(keys.intake(distributorId), keys.newTask, 'LEFT', 'RIGHT')) !== null) n++;
-    if (n > 0) log.info('handed back envelopes', { from: distributorId, count: n });
+    if (n > 0) log.info('handed back envelopes', { distributor: distributorId, count: n });
     return n;
   }
 }

@@ -51,7 +51,7 @@ export class Watcher {
   constructor(config: WatcherConfig, private readonly opts: WatcherOptions = {}) {
     this.config = config;
     this.keys = new Keys(config.redis.prefix);
-    this.log = createLogger(`watcher[${config.id}]`);
+    this.log = createLogger('watcher', { id: config.id });
     this.redis = createRedis(config.redis, { name: `taskmesh-watcher-${config.id}` });
     this.pool = new LinkPool(
       { config, log: this.log, health: opts.health ?? { interval_ms: 1000, misses: 3 }, idleMs: 5000 },

@@ -61,7 +61,7 @@ export class WorkerLink {
             this.sinks.delete(m.sub);
             sink?.({ kind: 'end', reason: m.reason });
             this.idleCheck();
-          } else if (m.type === 'error') this.s.log.warn('worker reported a protocol error', { worker: this.workerId, code: m.code, message: m.message });
+          } else if (m.type === 'error') this.s.log.warn('worker reported a protocol error', { worker: this.workerId, code: m.code, reason: m.message });
         });
         ch.on('close', (code, reason) => this.shut(`connection closed (${code}${reason ? ` ${reason}` : ''})`));
         if (this.gone) ch.close(1000, 'unused');

@@ -35,7 +35,7 @@ try {
   exitOnConfigError(err);
   throw err;
 }
-const log = createLogger('taskmesh-worker');
+const log = createLogger('worker', { id: worker.id });
 runMain('taskmesh-worker', async () => {
   const tasks = await loadTasks(worker, tasksPath, log);
   if (worker.taskNames.length === 0) log.warn('no task functions loaded', { tasks: tasksPath });

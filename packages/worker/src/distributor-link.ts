@@ -75,14 +75,14 @@ export class DistributorLink {
         // a failed attempt, so the backoff grows instead of hammering it.
         this.failures = Date.now() - this.openedAt < STABLE_MS ? this.failures + 1 : 0;
         if (!this.stopped) {
-          this.log.warn('distributor connection closed', { distributor: this.label, code, reason });
+          this.log.warn('distributor connection closed', { distributor: ch.peerId, address: this.label, code, reason });
           this.schedule();
         }
       });
-      this.log.info('connected to distributor', { distributor: this.label, id: ch.peerId });
+      this.log.info('connected to distributor', { distributor: ch.peerId, address: this.label });
       this.onChannel(this, ch);
     } catch (err) {
-      if (this.failures === 0 || this.failures % 20 === 0) this.log.warn('cannot connect to distributor', { distributor: this.label, reason: (err as Error).message });
+      if (this.failures === 0 || this.failures % 20 === 0) this.log.warn('cannot connect to distributor', { address: this.label, reason: (err as Error).message });
       this.failures++;
       this.schedule();
     }

@@ -83,7 +83,7 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
     try {
       await fn();
     } catch (err) {
-      log.warn('task module unload failed', { task: name, reason: (err as Error).message });
+      log.warn('task module unload failed', { name, reason: (err as Error).message });
     }
   };
   const loadFile = async (file: string): Promise<void> => {
@@ -95,7 +95,7 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
         await unload(name);
         worker.removeTask(name);
         owned.delete(name);
-        log.info('task module removed', { task: name });
+        log.info('task module removed', { name });
       }
       return;
     }
@@ -109,7 +109,7 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
       owned.set(name, file);
       const u = findUnload(mod, exp);
       if (u) unloads.set(name, u);
-      log.info(version > 1 ? 'task module reloaded' : 'task module loaded', { task: name, file });
+      log.info(version > 1 ? 'task module reloaded' : 'task module loaded', { name, file });
     } catch (err) {
       log.error('task module failed to load; skipped', { file, reason: (err as Error).message });
     }

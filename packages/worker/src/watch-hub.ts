@@ -163,7 +163,7 @@ export class WatchHub {
       case 'pong':
         return; // the Channel answers pings and counts every frame as a sign of life
       case 'error':
-        this.opts.log.warn('watcher reported a protocol error', { peer: conn.ch.peerId, code: m.code, message: m.message });
+        this.opts.log.warn('watcher reported a protocol error', { peer: conn.ch.peerId, code: m.code, reason: m.message });
         return;
       default:
         this.error(conn, 'UNEXPECTED_FRAME', `a worker does not accept ${m.type} frames from a watcher`);

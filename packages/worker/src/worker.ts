@@ -88,7 +88,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     super();
     this.config = typeof config === 'string' ? loadConfig('worker', config, overrides) : config;
     this.keys = new Keys(this.config.redis.prefix);
-    this.log = createLogger(`worker[${this.config.id}]`);
+    this.log = createLogger('worker', { id: this.config.id });
     const c = this.config;
     this.hub = new WatchHub({ log: this.log, maxMessageBytes: c.limits.max_message_bytes, bufferEvents: EVENT_BUFFER, healthIntervalMs: c.health.interval_ms, healthMisses: c.health.misses });
     this.gate = new RedisGate((up, reason) => (up ? this.onRedisUp() : this.onRedisLost(reason)));
@@ -296,7 +296,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     try {
       run.lifecycle.emit(event);
     } catch (err) {
-      this.log.warn(`a task's ${event} listener threw`, { task: run.id, reason: (err as Error).message });
+      this.log.warn(`a task's ${event} listener threw`, { task: run.id, attempt: run.task.attempt, reason: (err as Error).message });
     }
   }
 
@@ -365,6 +365,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // The slot is taken before any await, so concurrency can never be exceeded.
     this.runs.add(run);
     this.safeEmit('add', info(run));
+    this.log.debug('task started', { task: task.id, attempt: task.attempt, epoch: task.epoch, name: task.name, distributor: ch.peerId });
     void this.execute(run, fn);
   }
 
@@ -373,7 +374,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private abort(run: Run, code: AbortCode, message: string): void {
     if (code === 'TASK_TAKEN_OVER') this.runs.detach(run);
     if (!run.abort(code, message)) return;
-    this.log.info('aborting task', { task: run.id, reason: message });
+    this.log.info('aborting task', { task: run.id, attempt: run.task.attempt, reason: message });
     this.safeEmit('delete', { ...info(run), reason: code, message });
     if (code === 'TASK_STOPPED' && !this.gate.up) {
       // Nobody can hear from Redis: tell a distributor at once, so it records STOPPED and requeues.
@@ -419,11 +420,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let recorded: Finished | 'unrecorded' | undefined;
     try {
       recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
-      if (recorded === undefined) this.log.warn(`gave up writing the end of task ${task.id}`);
+      if (recorded === undefined) this.log.warn('gave up writing the end of a task', { task: task.id, attempt: task.attempt });
     } catch (err) {
       // Redis answered with an error (a record it cannot read): the run ends here and the record
       // stays as it is; this worker gives the attempt back once it sees it is not running it.
-      this.log.error('could not record the end of a task', { task: task.id, reason: (err as Error).message });
+      this.log.error('could not record the end of a task', { task: task.id, attempt: task.attempt, reason: (err as Error).message });
       recorded = 'unrecorded';
     }
     this.settle(run, recorded, payload, result);
@@ -448,11 +449,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     if (recorded === 'taken-over' || recorded.result === 'refused') {
       this.metrics.attemptEnds.inc({ name: task.name, state: 'TAKEN_OVER' });
       if (recorded !== 'taken-over') this.metrics.fencedWritesRefused.inc();
-      this.log.info('attempt was taken over; its result is discarded', { task: task.id, epoch: run.fence.epoch });
+      this.log.info('attempt was taken over; its result is discarded', { task: task.id, attempt: task.attempt, epoch: run.fence.epoch });
       this.tell(run, { type: 'done', id: task.id, epoch: task.epoch, assignment: task.assignment, state: 'TAKEN_OVER', running: this.runs.running });
       return;
     }
     const { state } = recorded;
+    this.log.debug('task ended', { task: task.id, attempt: task.attempt, state });
     this.metrics.attemptEnds.inc({ name: task.name, state });
     if (recorded.result === 'retry') this.metrics.retries.inc({ name: task.name });
     if (recorded.result === 'failed') this.log.warn('task FAILED: it threw in max_attempts runs', { task: task.id, attempt: task.attempt, error: payload });
