@@ -2,7 +2,9 @@
  * The task envelope (SPEC section 2): one JSON entry of the `new-task` list. Parsing never throws:
  * it returns the typed fields or the reason the envelope goes to the dead list.
  */
+import { Type, type Static } from '@sinclair/typebox';
 import { v4 as uuidv4 } from 'uuid';
+import { compileChecker, type Problem } from './schema-check';
 import type { EnvelopeFields } from './scripts';
 
 export const TASK_NAME_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -19,49 +21,52 @@ export const FRAME_OVERHEAD_BYTES = 1024;
 
 export const ENVELOPE_DEFAULTS = { max_attempts: 3, max_stalls: 5, priority: 0, state_optional: false, clean_end: false } as const;
 
-export interface EnvelopeInput {
-  name: string;
-  config?: unknown;
-  id?: string;
-  max_attempts?: number;
-  max_stalls?: number;
-  priority?: number;
-  state_optional?: boolean;
-  clean_end?: boolean;
-}
+/**
+ * The envelope, defined once: EnvelopeInput is its static type, validateEnvelope checks with its
+ * compiled form, and docs/schema/envelope.schema.json publishes it for producers in other languages.
+ */
+export const EnvelopeSchema = Type.Object(
+  {
+    name: Type.String({ pattern: TASK_NAME_RE.source, description: 'The task function to run.' }),
+    id: Type.Optional(Type.String({ pattern: TASK_ID_RE.source, description: 'The task id, normally a UUID. Generated when absent.' })),
+    config: Type.Optional(Type.Object({}, { description: "The task's input, a JSON object.", default: {} })),
+    max_attempts: Type.Optional(Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_attempts, description: 'Starts allowed before the task is FAILED.' })),
+    max_stalls: Type.Optional(Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_stalls, description: 'Requeues after a lost worker allowed before the task is FAILED.' })),
+    priority: Type.Optional(Type.Integer({ minimum: -PRIORITY_LIMIT, maximum: PRIORITY_LIMIT, default: ENVELOPE_DEFAULTS.priority, description: 'Higher runs first where the queue kind uses it.' })),
+    state_optional: Type.Optional(Type.Boolean({ default: ENVELOPE_DEFAULTS.state_optional, description: 'May keep running while its worker has no Redis link.' })),
+    clean_end: Type.Optional(Type.Boolean({ default: ENVELOPE_DEFAULTS.clean_end, description: 'Delete the record once the task ENDs.' })),
+  },
+  { description: 'One entry of the <prefix>new-task list (SPEC section 2). Unknown fields are ignored.' },
+);
+export type EnvelopeInput = Static<typeof EnvelopeSchema>;
 
 export type ParsedEnvelope = { ok: true; fields: EnvelopeFields } | { ok: false; reason: string; id?: string };
 
-function isInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v);
+const envelope = compileChecker(EnvelopeSchema);
+
+/** `<field>: must be <what>`, the dead list's reason for a refused envelope. */
+function reason(p: Problem | null): string {
+  // Only if the compiled check and TypeBox's error walk disagreed, which they should not.
+  if (!p) return 'envelope is invalid';
+  const field = p.path.replace(/^\./, '');
+  return p.missing ? `${field}: missing (must be ${p.expected})` : `${field}: must be ${p.expected}`;
 }
 
 /** Validates an envelope object; a missing id is generated. */
 export function validateEnvelope(o: unknown): ParsedEnvelope {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, reason: 'envelope is not a JSON object' };
-  const e = o as Record<string, unknown>;
-  if (typeof e.name !== 'string') return { ok: false, reason: 'name: missing or not a string' };
-  if (!TASK_NAME_RE.test(e.name)) return { ok: false, reason: 'name: must match [A-Za-z0-9_-]{1,128}' };
-  if (e.id !== undefined && (typeof e.id !== 'string' || !TASK_ID_RE.test(e.id))) return { ok: false, reason: 'id: must be a UUID (or 1-128 of [A-Za-z0-9_.:-])' };
-  if (e.config !== undefined && (typeof e.config !== 'object' || e.config === null || Array.isArray(e.config))) return { ok: false, reason: 'config: must be a JSON object' };
-  for (const k of ['max_attempts', 'max_stalls'] as const) {
-    if (e[k] !== undefined && !(isInt(e[k]) && (e[k] as number) >= 1)) return { ok: false, reason: `${k}: must be an integer >= 1` };
-  }
-  if (e.priority !== undefined && !(isInt(e.priority) && Math.abs(e.priority) <= PRIORITY_LIMIT)) return { ok: false, reason: `priority: must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT}` };
-  for (const k of ['state_optional', 'clean_end'] as const) {
-    if (e[k] !== undefined && typeof e[k] !== 'boolean') return { ok: false, reason: `${k}: must be a boolean` };
-  }
+  if (!envelope.check(o)) return { ok: false, reason: reason(envelope.problem(o)) };
   return {
     ok: true,
     fields: {
-      id: (e.id as string | undefined) ?? uuidv4(),
-      name: e.name,
-      config: JSON.stringify(e.config ?? {}),
-      max_attempts: (e.max_attempts as number | undefined) ?? ENVELOPE_DEFAULTS.max_attempts,
-      max_stalls: (e.max_stalls as number | undefined) ?? ENVELOPE_DEFAULTS.max_stalls,
-      priority: (e.priority as number | undefined) ?? ENVELOPE_DEFAULTS.priority,
-      state_optional: (e.state_optional as boolean | undefined) ?? ENVELOPE_DEFAULTS.state_optional,
-      clean_end: (e.clean_end as boolean | undefined) ?? ENVELOPE_DEFAULTS.clean_end,
+      id: o.id ?? uuidv4(),
+      name: o.name,
+      config: JSON.stringify(o.config ?? {}),
+      max_attempts: o.max_attempts ?? ENVELOPE_DEFAULTS.max_attempts,
+      max_stalls: o.max_stalls ?? ENVELOPE_DEFAULTS.max_stalls,
+      priority: o.priority ?? ENVELOPE_DEFAULTS.priority,
+      state_optional: o.state_optional ?? ENVELOPE_DEFAULTS.state_optional,
+      clean_end: o.clean_end ?? ENVELOPE_DEFAULTS.clean_end,
     },
   };
 }
