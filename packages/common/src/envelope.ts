@@ -44,18 +44,23 @@ export type ParsedEnvelope = { ok: true; fields: EnvelopeFields } | { ok: false;
 
 const envelope = compileChecker(EnvelopeSchema);
 
-/** `<field>: must be <what>`, the dead list's reason for a refused envelope. */
-function reason(p: Problem | null): string {
+/**
+ * `<field>: must be <what>`, the dead list's reason for a refused envelope (docs/failure-model.md
+ * lists them). For `name` and `id` the reasons say it in their own words, clearer than a regex.
+ */
+function reason(o: object, p: Problem | null): string {
   // Only if the compiled check and TypeBox's error walk disagreed, which they should not.
   if (!p) return 'envelope is invalid';
   const field = p.path.replace(/^\./, '');
+  if (field === 'name') return typeof (o as { name?: unknown }).name === 'string' ? 'name: must match [A-Za-z0-9_-]{1,128}' : 'name: missing or not a string';
+  if (field === 'id') return 'id: must be a UUID (or 1-128 of [A-Za-z0-9_.:-])';
   return p.missing ? `${field}: missing (must be ${p.expected})` : `${field}: must be ${p.expected}`;
 }
 
 /** Validates an envelope object; a missing id is generated. */
 export function validateEnvelope(o: unknown): ParsedEnvelope {
   if (typeof o !== 'object' || o === null || Array.isArray(o)) return { ok: false, reason: 'envelope is not a JSON object' };
-  if (!envelope.check(o)) return { ok: false, reason: reason(envelope.problem(o)) };
+  if (!envelope.check(o)) return { ok: false, reason: reason(o, envelope.problem(o)) };
   return {
     ok: true,
     fields: {
