@@ -34,6 +34,30 @@ describe('docs/schema', () => {
   });
 });
 
+describe('refusals derived from the schema', () => {
+  // docs/protocol.md section 6 documents these: the field, what it should be, and what came.
+  test.each([
+    ['{"type":"pong"}', 'pong.ts: missing, expected a finite number'],
+    ['{"type":"ping","ts":"now"}', 'ping.ts: expected a finite number, got "now"'],
+    ['{"type":"ping","ts":1e999}', 'ping.ts: expected a finite number, got Infinity'],
+    ['{"type":"ping","ts":1,"running":-1}', 'ping.running: expected a safe integer >= 0, got -1'],
+    ['{"type":"hello","v":1,"role":"watcher","id":"d","nonce":"n"}', 'hello.role: expected "distributor" or "worker", got "watcher"'],
+    ['{"type":"register","prefix":"p","tasks":["a",7],"concurrency":1,"running":0,"watch_host":"h","watch_port":1}', 'register.tasks[1]: expected a string of at most 256 characters, got 7'],
+    ['{"type":"assign","task":"t1"}', 'assign.task: expected a JSON object, got "t1"'],
+    ['{"type":"assign","task":{"id":"t","name":"n","config":{},"epoch":-1,"assignment":"a","attempt":1,"state_optional":false}}', 'assign.task.epoch: expected a safe integer >= 0, got -1'],
+    ['{"type":"done","id":"t","epoch":1,"assignment":"a","state":"DONE","running":0}', 'done.state: expected one of "END", "FAILED", "CANCELLED", "STOPPED", "TAKEN_OVER", got "DONE"'],
+    [JSON.stringify({ type: 'welcome', id: 'x'.repeat(5000), mac: 'm' }), 'welcome.id: expected a string of at most 4096 characters, got a string of 5000 characters'],
+    ['{"type":"watch","sub":"s","all":false}', 'watch.all: expected true, got false'],
+    ['{"type":"batch","frames":[]}', 'batch.frames: expected an array of 1 to 1000 items, got an array of 0 items'],
+    ['{"type":"batch","frames":[{"type":"pong","ts":1},{"type":"batch","frames":[]}]}', 'batch.frames[1]: a batch cannot hold a batch'],
+    ['{"type":"batch","frames":[{"type":"pong","ts":1},[]]}', 'batch.frames[1]: frame is not a JSON object'],
+    ['{"type":"batch","frames":[{"type":"event","sub":"s","event":{"task":"t","name":"n","attempt":1,"seq":1,"ts":1,"type":"odd"}}]}', 'batch.frames[0]: event.event.type: expected one of "state", "progress", "log", "event", "gap", got "odd"'],
+  ])('%s', (text, message) => {
+    const d = decodeFrame(text);
+    expect(d.ok ? null : { code: d.error.closeCode, message: d.error.message }).toEqual({ code: 4004, message });
+  });
+});
+
 describe('the published schema with a generic validator', () => {
   // strict: an unknown keyword or a schema Ajv would read differently is an error, not ignored.
   const ajv = new Ajv2020({ strict: true, allErrors: true });

@@ -43,7 +43,7 @@ const Num = Type.Number();
 const Bool = Type.Boolean();
 const Names = Type.Array(Type.String({ maxLength: 256 }), { maxItems: 10000 });
 
-function oneOf<const T extends string>(values: readonly T[]) {
+function literals<const T extends string>(values: readonly T[]) {
   return Type.Union(values.map((v) => Type.Literal(v)));
 }
 
@@ -62,7 +62,7 @@ export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
  * event must not make a watcher refuse the whole batch it came in.
  */
 export const TaskEventSchema = Type.Object(
-  { task: Str, name: Str, attempt: Int, seq: Int, ts: Num, type: oneOf(TASK_EVENT_TYPES) },
+  { task: Str, name: Str, attempt: Int, seq: Int, ts: Num, type: literals(TASK_EVENT_TYPES) },
   { description: 'One task event. Fields by type: state -> state (+ result when END, error when FAILED, CANCELLED, STOPPED or TAKEN_OVER); progress -> done, total (number or null), message (string or null); log -> level, message; event -> event, data; gap -> lost. See docs/protocol.md, "Events".' },
 );
 /** The checked fields, plus the fields of its type (see TaskEventSchema). */
@@ -98,19 +98,19 @@ export type WatchEndReason = (typeof WATCH_END_REASONS)[number];
 
 /** Every frame but `batch`, keyed by its `type`. One schema per frame. */
 const SINGLE_FRAMES = {
-  hello: frame('hello', { v: Int, role: oneOf(['distributor', 'worker']), id: Str, nonce: Str }, 'server -> client: handshake step 1.'),
-  auth: frame('auth', { v: Int, role: oneOf(['worker', 'watcher']), id: Str, nonce: Str, mac: Str }, 'client -> server: handshake step 2; mac is the client proof.'),
+  hello: frame('hello', { v: Int, role: literals(['distributor', 'worker']), id: Str, nonce: Str }, 'server -> client: handshake step 1.'),
+  auth: frame('auth', { v: Int, role: literals(['worker', 'watcher']), id: Str, nonce: Str, mac: Str }, 'client -> server: handshake step 2; mac is the client proof.'),
   welcome: frame('welcome', { id: Str, mac: Str }, 'server -> client: handshake step 3; mac is the server proof.'),
   register: frame('register', { prefix: Str, tasks: Names, concurrency: Int, running: Int, watch_host: Str, watch_port: Int }, 'worker -> distributor: its task names and capacity; each one replaces the previous.'),
   ping: frame('ping', { ts: Num, running: Type.Optional(Int) }, 'both: health check every health.interval_ms; running only from a worker to a distributor.'),
   pong: frame('pong', { ts: Num }, 'both: the answer to a ping, with its ts.'),
   assign: frame('assign', { task: AssignedTaskSchema }, 'distributor -> worker: run this attempt.'),
   reject: frame('reject', { id: Str, epoch: Int, assignment: Str, reason: Str, running: Int }, 'worker -> distributor: will not run this attempt.'),
-  done: frame('done', { id: Str, epoch: Int, assignment: Str, state: oneOf(DONE_STATES), running: Int }, 'worker -> distributor: this attempt ended; state is what the record holds (TAKEN_OVER: nothing was recorded).'),
+  done: frame('done', { id: Str, epoch: Int, assignment: Str, state: literals(DONE_STATES), running: Int }, 'worker -> distributor: this attempt ended; state is what the record holds (TAKEN_OVER: nothing was recorded).'),
   release: frame('release', { id: Str, epoch: Int, assignment: Str, reason: Str, running: Int }, 'worker -> distributor: stopped this attempt because the worker lost Redis; please record it.'),
   redis: frame('redis', { up: Bool }, 'worker -> distributor: the worker lost (false) or regained (true) its Redis link.'),
   draining: frame('draining', {}, 'worker -> distributor: the worker is shutting down.'),
-  revoke: frame('revoke', { id: Str, epoch: Int, reason: oneOf(['taken-over', 'cancelled']) }, 'distributor -> worker: abort the run of id if its epoch is at or below epoch.'),
+  revoke: frame('revoke', { id: Str, epoch: Int, reason: literals(['taken-over', 'cancelled']) }, 'distributor -> worker: abort the run of id if its epoch is at or below epoch.'),
   error: frame('error', { code: Str, message: Str }, 'both: the last frame was not acceptable (code BAD_FRAME or UNEXPECTED_FRAME). Never answered.'),
   watch: frame(
     'watch',
@@ -119,7 +119,7 @@ const SINGLE_FRAMES = {
   ),
   unwatch: frame('unwatch', { sub: Str }, 'watcher -> worker: end a subscription.'),
   event: frame('event', { sub: Str, event: TaskEventSchema }, 'worker -> watcher: one event for that subscription.'),
-  watch_end: frame('watch_end', { sub: Str, reason: oneOf(WATCH_END_REASONS) }, 'worker -> watcher: no more events on this subscription.'),
+  watch_end: frame('watch_end', { sub: Str, reason: literals(WATCH_END_REASONS) }, 'worker -> watcher: no more events on this subscription.'),
 };
 
 type SingleFrames = typeof SINGLE_FRAMES;
