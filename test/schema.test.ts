@@ -27,7 +27,10 @@ describe('docs/schema', () => {
   test('publishes every frame type, each as its own $defs entry', () => {
     const types = new Set<string>(['batch', ...CONNECTION_FRAMES.frames, ...CONNECTION_FRAMES.watch]);
     expect([...types].sort()).toEqual(Object.keys(FRAME_SCHEMAS).sort());
-    for (const [file, list] of [['frames.schema.json', CONNECTION_FRAMES.frames], ['watch.schema.json', CONNECTION_FRAMES.watch]] as const) {
+    for (const [file, list] of [
+      ['frames.schema.json', CONNECTION_FRAMES.frames],
+      ['watch.schema.json', CONNECTION_FRAMES.watch],
+    ] as const) {
       const defs = published(file).$defs as Record<string, { properties?: { type?: { const?: string } } }>;
       for (const t of [...list, 'batch']) expect({ file, t, type: defs[t]?.properties?.type?.const }).toEqual({ file, t, type: t });
     }
@@ -42,16 +45,31 @@ describe('refusals derived from the schema', () => {
     ['{"type":"ping","ts":1e999}', 'ping.ts: expected a finite number, got Infinity'],
     ['{"type":"ping","ts":1,"running":-1}', 'ping.running: expected a safe integer >= 0, got -1'],
     ['{"type":"hello","v":1,"role":"watcher","id":"d","nonce":"n"}', 'hello.role: expected "distributor" or "worker", got "watcher"'],
-    ['{"type":"register","prefix":"p","tasks":["a",7],"concurrency":1,"running":0,"watch_host":"h","watch_port":1}', 'register.tasks[1]: expected a string of at most 256 characters, got 7'],
+    [
+      '{"type":"register","prefix":"p","tasks":["a",7],"concurrency":1,"running":0,"watch_host":"h","watch_port":1}',
+      'register.tasks[1]: expected a string of at most 256 characters, got 7',
+    ],
     ['{"type":"assign","task":"t1"}', 'assign.task: expected a JSON object, got "t1"'],
-    ['{"type":"assign","task":{"id":"t","name":"n","config":{},"epoch":-1,"assignment":"a","attempt":1,"state_optional":false}}', 'assign.task.epoch: expected a safe integer >= 0, got -1'],
-    ['{"type":"done","id":"t","epoch":1,"assignment":"a","state":"DONE","running":0}', 'done.state: expected one of "END", "FAILED", "CANCELLED", "STOPPED", "TAKEN_OVER", got "DONE"'],
-    [JSON.stringify({ type: 'welcome', id: 'x'.repeat(5000), mac: 'm' }), 'welcome.id: expected a string of at most 4096 characters, got a string of 5000 characters'],
+    [
+      '{"type":"assign","task":{"id":"t","name":"n","config":{},"epoch":-1,"assignment":"a","attempt":1,"state_optional":false}}',
+      'assign.task.epoch: expected a safe integer >= 0, got -1',
+    ],
+    [
+      '{"type":"done","id":"t","epoch":1,"assignment":"a","state":"DONE","running":0}',
+      'done.state: expected one of "END", "FAILED", "CANCELLED", "STOPPED", "TAKEN_OVER", got "DONE"',
+    ],
+    [
+      JSON.stringify({ type: 'welcome', id: 'x'.repeat(5000), mac: 'm' }),
+      'welcome.id: expected a string of at most 4096 characters, got a string of 5000 characters',
+    ],
     ['{"type":"watch","sub":"s","all":false}', 'watch.all: expected true, got false'],
     ['{"type":"batch","frames":[]}', 'batch.frames: expected an array of 1 to 1000 items, got an array of 0 items'],
     ['{"type":"batch","frames":[{"type":"pong","ts":1},{"type":"batch","frames":[]}]}', 'batch.frames[1]: a batch cannot hold a batch'],
     ['{"type":"batch","frames":[{"type":"pong","ts":1},[]]}', 'batch.frames[1]: frame is not a JSON object'],
-    ['{"type":"batch","frames":[{"type":"event","sub":"s","event":{"task":"t","name":"n","attempt":1,"seq":1,"ts":1,"type":"odd"}}]}', 'batch.frames[0]: event.event.type: expected one of "state", "progress", "log", "event", "gap", got "odd"'],
+    [
+      '{"type":"batch","frames":[{"type":"event","sub":"s","event":{"task":"t","name":"n","attempt":1,"seq":1,"ts":1,"type":"odd"}}]}',
+      'batch.frames[0]: event.event.type: expected one of "state", "progress", "log", "event", "gap", got "odd"',
+    ],
   ])('%s', (text, message) => {
     const d = decodeFrame(text);
     expect(d.ok ? null : { code: d.error.closeCode, message: d.error.message }).toEqual({ code: 4004, message });
@@ -140,12 +158,24 @@ describe('the published schema with a generic validator', () => {
     { type: 'draining' },
     { type: 'revoke', id: 't1', epoch: 2, reason: 'taken-over' },
     { type: 'register', prefix: 'p:', tasks: [], concurrency: 4, running: 0, watch_host: '::1', watch_port: 0, extra: 'ignored' },
-    { type: 'batch', frames: [{ type: 'done', id: 't1', epoch: 1, assignment: 'as-1', state: 'TAKEN_OVER', running: 0 }, { type: 'pong', ts: 1 }] },
+    {
+      type: 'batch',
+      frames: [
+        { type: 'done', id: 't1', epoch: 1, assignment: 'as-1', state: 'TAKEN_OVER', running: 0 },
+        { type: 'pong', ts: 1 },
+      ],
+    },
     { type: 'watch', sub: 's', task: 't1', since: { attempt: 1, seq: 8 } },
     { type: 'watch', sub: 's', all: true },
     { type: 'event', sub: 's', event },
     { type: 'watch_end', sub: 's', reason: 'not-here' },
-    { type: 'batch', frames: [{ type: 'event', sub: 's', event }, { type: 'watch_end', sub: 's', reason: 'ended' }] },
+    {
+      type: 'batch',
+      frames: [
+        { type: 'event', sub: 's', event },
+        { type: 'watch_end', sub: 's', reason: 'ended' },
+      ],
+    },
   ];
   const badFrames: Array<Record<string, unknown>> = [
     { type: 'pong' },
@@ -172,7 +202,8 @@ describe('the published schema with a generic validator', () => {
 
   test.each(goodFrames.map((f) => [String(f.type), f] as const))('accepted by both: %s', (type, frame) => {
     // A batch belongs to the connection(s) that carry every frame in it.
-    const docs = type === 'batch' ? [frames, watch].filter((v) => (frame.frames as Array<{ type: string }>).every((f) => docFor(f.type).includes(v))) : docFor(type);
+    const docs =
+      type === 'batch' ? [frames, watch].filter((v) => (frame.frames as Array<{ type: string }>).every((f) => docFor(f.type).includes(v))) : docFor(type);
     expect(docs.length).toBeGreaterThan(0);
     for (const v of docs) expect(valid(v, frame)).toEqual({ sample: frame, errors: null });
     expect(decodeFrame(JSON.stringify(frame)).ok).toBe(true);
@@ -185,8 +216,38 @@ describe('the published schema with a generic validator', () => {
   });
 
   test('envelopes: accepted and refused alike', () => {
-    const good = [{ name: 'echo' }, { id: '3b2f1c1e-9f0a-4c55-a1b2-0123456789ab', name: 'my_task-2', config: { deep: { list: [1] } }, max_attempts: 1, max_stalls: 9, priority: -1000, state_optional: true, clean_end: true }, { name: 'n'.repeat(128), unknown: 'ignored' }];
-    const bad: unknown[] = [[], null, 'echo', { config: {} }, { name: '' }, { name: 'a b' }, { name: 'n'.repeat(129) }, { name: 7 }, { name: 'e', id: 'a/b' }, { name: 'e', config: [1] }, { name: 'e', config: null }, { name: 'e', max_attempts: 0 }, { name: 'e', max_stalls: 2.5 }, { name: 'e', priority: 1001 }, { name: 'e', state_optional: 'yes' }, { name: 'e', clean_end: 1 }];
+    const good = [
+      { name: 'echo' },
+      {
+        id: '3b2f1c1e-9f0a-4c55-a1b2-0123456789ab',
+        name: 'my_task-2',
+        config: { deep: { list: [1] } },
+        max_attempts: 1,
+        max_stalls: 9,
+        priority: -1000,
+        state_optional: true,
+        clean_end: true,
+      },
+      { name: 'n'.repeat(128), unknown: 'ignored' },
+    ];
+    const bad: unknown[] = [
+      [],
+      null,
+      'echo',
+      { config: {} },
+      { name: '' },
+      { name: 'a b' },
+      { name: 'n'.repeat(129) },
+      { name: 7 },
+      { name: 'e', id: 'a/b' },
+      { name: 'e', config: [1] },
+      { name: 'e', config: null },
+      { name: 'e', max_attempts: 0 },
+      { name: 'e', max_stalls: 2.5 },
+      { name: 'e', priority: 1001 },
+      { name: 'e', state_optional: 'yes' },
+      { name: 'e', clean_end: 1 },
+    ];
     for (const e of good) {
       expect(valid(envelope, e)).toEqual({ sample: e, errors: null });
       expect(validateEnvelope(e).ok).toBe(true);

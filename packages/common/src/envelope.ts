@@ -30,10 +30,23 @@ export const EnvelopeSchema = Type.Object(
     name: Type.String({ pattern: TASK_NAME_RE.source, description: 'The task function to run.' }),
     id: Type.Optional(Type.String({ pattern: TASK_ID_RE.source, description: 'The task id, normally a UUID. Generated when absent.' })),
     config: Type.Optional(Type.Object({}, { description: "The task's input, a JSON object.", default: {} })),
-    max_attempts: Type.Optional(Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_attempts, description: 'Starts allowed before the task is FAILED.' })),
-    max_stalls: Type.Optional(Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_stalls, description: 'Requeues after a lost worker allowed before the task is FAILED.' })),
-    priority: Type.Optional(Type.Integer({ minimum: -PRIORITY_LIMIT, maximum: PRIORITY_LIMIT, default: ENVELOPE_DEFAULTS.priority, description: 'Higher runs first where the queue kind uses it.' })),
-    state_optional: Type.Optional(Type.Boolean({ default: ENVELOPE_DEFAULTS.state_optional, description: 'May keep running while its worker has no Redis link.' })),
+    max_attempts: Type.Optional(
+      Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_attempts, description: 'Starts allowed before the task is FAILED.' }),
+    ),
+    max_stalls: Type.Optional(
+      Type.Integer({ minimum: 1, default: ENVELOPE_DEFAULTS.max_stalls, description: 'Requeues after a lost worker allowed before the task is FAILED.' }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: -PRIORITY_LIMIT,
+        maximum: PRIORITY_LIMIT,
+        default: ENVELOPE_DEFAULTS.priority,
+        description: 'Higher runs first where the queue kind uses it.',
+      }),
+    ),
+    state_optional: Type.Optional(
+      Type.Boolean({ default: ENVELOPE_DEFAULTS.state_optional, description: 'May keep running while its worker has no Redis link.' }),
+    ),
     clean_end: Type.Optional(Type.Boolean({ default: ENVELOPE_DEFAULTS.clean_end, description: 'Delete the record once the task ENDs.' })),
   },
   { description: 'One entry of the <prefix>new-task list (SPEC section 2). Unknown fields are ignored.' },

@@ -63,7 +63,10 @@ export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
  */
 export const TaskEventSchema = Type.Object(
   { task: Str, name: Str, attempt: Int, seq: Int, ts: Num, type: literals(TASK_EVENT_TYPES) },
-  { description: 'One task event. Fields by type: state -> state (+ result when END, error when FAILED, CANCELLED, STOPPED or TAKEN_OVER); progress -> done, total (number or null), message (string or null); log -> level, message; event -> event, data; gap -> lost. See docs/protocol.md, "Events".' },
+  {
+    description:
+      'One task event. Fields by type: state -> state (+ result when END, error when FAILED, CANCELLED, STOPPED or TAKEN_OVER); progress -> done, total (number or null), message (string or null); log -> level, message; event -> event, data; gap -> lost. See docs/protocol.md, "Events".',
+  },
 );
 /** The checked fields, plus the fields of its type (see TaskEventSchema). */
 export type TaskEvent = Static<typeof TaskEventSchema> & { [field: string]: unknown };
@@ -99,18 +102,38 @@ export type WatchEndReason = (typeof WATCH_END_REASONS)[number];
 /** Every frame but `batch`, keyed by its `type`. One schema per frame. */
 const SINGLE_FRAMES = {
   hello: frame('hello', { v: Int, role: literals(['distributor', 'worker']), id: Str, nonce: Str }, 'server -> client: handshake step 1.'),
-  auth: frame('auth', { v: Int, role: literals(['worker', 'watcher']), id: Str, nonce: Str, mac: Str }, 'client -> server: handshake step 2; mac is the client proof.'),
+  auth: frame(
+    'auth',
+    { v: Int, role: literals(['worker', 'watcher']), id: Str, nonce: Str, mac: Str },
+    'client -> server: handshake step 2; mac is the client proof.',
+  ),
   welcome: frame('welcome', { id: Str, mac: Str }, 'server -> client: handshake step 3; mac is the server proof.'),
-  register: frame('register', { prefix: Str, tasks: Names, concurrency: Int, running: Int, watch_host: Str, watch_port: Int }, 'worker -> distributor: its task names and capacity; each one replaces the previous.'),
+  register: frame(
+    'register',
+    { prefix: Str, tasks: Names, concurrency: Int, running: Int, watch_host: Str, watch_port: Int },
+    'worker -> distributor: its task names and capacity; each one replaces the previous.',
+  ),
   ping: frame('ping', { ts: Num, running: Type.Optional(Int) }, 'both: health check every health.interval_ms; running only from a worker to a distributor.'),
   pong: frame('pong', { ts: Num }, 'both: the answer to a ping, with its ts.'),
   assign: frame('assign', { task: AssignedTaskSchema }, 'distributor -> worker: run this attempt.'),
   reject: frame('reject', { id: Str, epoch: Int, assignment: Str, reason: Str, running: Int }, 'worker -> distributor: will not run this attempt.'),
-  done: frame('done', { id: Str, epoch: Int, assignment: Str, state: literals(DONE_STATES), running: Int }, 'worker -> distributor: this attempt ended; state is what the record holds (TAKEN_OVER: nothing was recorded).'),
-  release: frame('release', { id: Str, epoch: Int, assignment: Str, reason: Str, running: Int }, 'worker -> distributor: stopped this attempt because the worker lost Redis; please record it.'),
+  done: frame(
+    'done',
+    { id: Str, epoch: Int, assignment: Str, state: literals(DONE_STATES), running: Int },
+    'worker -> distributor: this attempt ended; state is what the record holds (TAKEN_OVER: nothing was recorded).',
+  ),
+  release: frame(
+    'release',
+    { id: Str, epoch: Int, assignment: Str, reason: Str, running: Int },
+    'worker -> distributor: stopped this attempt because the worker lost Redis; please record it.',
+  ),
   redis: frame('redis', { up: Bool }, 'worker -> distributor: the worker lost (false) or regained (true) its Redis link.'),
   draining: frame('draining', {}, 'worker -> distributor: the worker is shutting down.'),
-  revoke: frame('revoke', { id: Str, epoch: Int, reason: literals(['taken-over', 'cancelled']) }, 'distributor -> worker: abort the run of id if its epoch is at or below epoch.'),
+  revoke: frame(
+    'revoke',
+    { id: Str, epoch: Int, reason: literals(['taken-over', 'cancelled']) },
+    'distributor -> worker: abort the run of id if its epoch is at or below epoch.',
+  ),
   error: frame('error', { code: Str, message: Str }, 'both: the last frame was not acceptable (code BAD_FRAME or UNEXPECTED_FRAME). Never answered.'),
   watch: frame(
     'watch',
@@ -130,7 +153,11 @@ export const SingleFrameSchema = Type.Union(Object.values(SINGLE_FRAMES) as Arra
 
 /** A `batch` of frames of the given schema (the runtime passes every frame; docs/schema those of one connection). */
 export function batchOf<T extends TSchema>(inner: T) {
-  return frame('batch', { frames: Type.Array(inner, { minItems: 1, maxItems: BATCH_MAX_FRAMES }) }, `both: 1 to ${BATCH_MAX_FRAMES} frames sent in one turn of the sender's event loop; handle each in order as if it came alone. No batch inside a batch.`);
+  return frame(
+    'batch',
+    { frames: Type.Array(inner, { minItems: 1, maxItems: BATCH_MAX_FRAMES }) },
+    `both: 1 to ${BATCH_MAX_FRAMES} frames sent in one turn of the sender's event loop; handle each in order as if it came alone. No batch inside a batch.`,
+  );
 }
 
 /** Every frame's schema, keyed by its `type`. */
@@ -149,7 +176,10 @@ const CHECKERS = Object.fromEntries(
 ) as Record<MessageType, Checker<unknown>>;
 
 export class FrameError {
-  constructor(readonly closeCode: CloseCode, readonly message: string) {}
+  constructor(
+    readonly closeCode: CloseCode,
+    readonly message: string,
+  ) {}
 }
 
 export type Decoded = { ok: true; msg: Message } | { ok: false; error: FrameError };

@@ -47,7 +47,10 @@ function withDefs(head: Record<string, unknown>, root: Record<string, unknown>, 
 
 function framesDocument(kind: 'frames' | 'watch', title: string, description: string, shared: Record<string, TSchema>): Record<string, unknown> {
   const types = CONNECTION_FRAMES[kind];
-  const frame = Type.Union(types.map((t) => FRAME_SCHEMAS[t]), { description: 'Any frame of this connection but batch.' });
+  const frame = Type.Union(
+    types.map((t) => FRAME_SCHEMAS[t]),
+    { description: 'Any frame of this connection but batch.' },
+  );
   const defs: Record<string, TSchema> = { ...Object.fromEntries(types.map((t) => [t, FRAME_SCHEMAS[t]])), batch: batchOf(frame), frame, ...shared };
   const head = { $schema: DIALECT, $id: `urn:taskmesh:protocol:${PROTOCOL_VERSION}:${kind}`, $comment: GENERATED, title, description };
   return withDefs(head, { anyOf: [{ $ref: '#/$defs/frame' }, { $ref: '#/$defs/batch' }] }, defs);
@@ -66,8 +69,13 @@ export function schemaDocuments(): Record<string, Record<string, unknown>> {
       title: 'taskmesh task envelope',
       ...(plain(EnvelopeSchema, new Map(), EnvelopeSchema) as Record<string, unknown>),
     },
-    'frames.schema.json': framesDocument('frames', `taskmesh distributor <-> worker frames, protocol version ${PROTOCOL_VERSION}`, common, { 'assigned-task': AssignedTaskSchema }),
-    'watch.schema.json': framesDocument('watch', `taskmesh watcher <-> worker frames, protocol version ${PROTOCOL_VERSION}`, common, { since: WatchSinceSchema, 'task-event': TaskEventSchema }),
+    'frames.schema.json': framesDocument('frames', `taskmesh distributor <-> worker frames, protocol version ${PROTOCOL_VERSION}`, common, {
+      'assigned-task': AssignedTaskSchema,
+    }),
+    'watch.schema.json': framesDocument('watch', `taskmesh watcher <-> worker frames, protocol version ${PROTOCOL_VERSION}`, common, {
+      since: WatchSinceSchema,
+      'task-event': TaskEventSchema,
+    }),
   };
 }
 
