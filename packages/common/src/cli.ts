@@ -3,13 +3,14 @@
  * 2 usage or config error, 3 unknown task id, 124 wait timed out.
  */
 import { TaskClient, type SubmitOptions } from './client';
-import { configPathFromArgs, loadConfig } from './config';
+import { loadConfig } from './config';
 import { generateDevCerts, DEFAULT_CERT_NAMES } from './certs';
 import { TaskmeshError, UnknownTaskError, UsageError } from './errors';
 import { TASK_STATES, type TaskRecord, type TaskState } from './record';
 import { exitOnConfigError } from './main';
+import { COMMON_OPTIONS, commonOverrides, configPath, parseCommandLine, type Values } from './args';
 
-const USAGE = `usage: taskmesh <command> [--config FILE] ...
+const USAGE = `usage: taskmesh <command> [--config FILE] [--log-level LEVEL] ...
   submit NAME [JSON] [--id ID] [--max-attempts N] [--priority N] [--clean-end] [--state-optional] [--wait | --no-wait] [--timeout S]
   status ID [--json]
   wait ID [--timeout S]
@@ -19,50 +20,87 @@ const USAGE = `usage: taskmesh <command> [--config FILE] ...
   certs DIR [--names a,b,...]
   dashboard [--port N]      (a live web page; needs @taskmesh/dashboard)`;
 
+/**
+ * Each command's own options and positionals (beside COMMON_OPTIONS). A new command is one entry
+ * here plus one case in `run`.
+ */
+const COMMANDS = {
+  submit: {
+    positionals: ['NAME', 'JSON?'],
+    options: {
+      id: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      'max-stalls': { type: 'string' },
+      priority: { type: 'string' },
+      'clean-end': { type: 'boolean' },
+      'state-optional': { type: 'boolean' },
+      wait: { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+  },
+  status: { positionals: ['ID'], options: { json: { type: 'boolean' } } },
+  wait: { positionals: ['ID'], options: { timeout: { type: 'string' } } },
+  cancel: { positionals: ['ID'], options: {} },
+  retry: { positionals: ['ID'], options: {} },
+  ls: { positionals: [], options: { state: { type: 'string' }, json: { type: 'boolean' } } },
+  certs: { positionals: ['DIR'], options: { names: { type: 'string' } } },
+} as const;
+
+type Command = keyof typeof COMMANDS;
+/** Every option of every command: the first pass, which only has to find the command. */
+const ALL_OPTIONS = Object.assign({}, COMMON_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options)) as typeof COMMON_OPTIONS &
+  (typeof COMMANDS)[Command]['options'];
+/** Options whose value may be a negative number (`--priority -5`). */
+const NUMERIC = ['priority', 'max-attempts', 'max-stalls'];
+
+type Flags = Values<typeof COMMON_OPTIONS> & Record<string, string | boolean | undefined>;
+
 interface Parsed {
-  positional: string[];
-  flags: Map<string, string | true>;
+  cmd: Command | 'help';
+  /** Positionals after the command. */
+  args: string[];
+  flags: Flags;
 }
 
-const VALUE_FLAGS = new Set(['--config', '--id', '--max-attempts', '--max-stalls', '--priority', '--timeout', '--state', '--names']);
-const BOOL_FLAGS = new Set(['--json', '--clean-end', '--state-optional', '--wait', '--no-wait']);
+/**
+ * Two passes: the first, over every command's options, finds the command wherever `--config`
+ * and friends sit on the line; the second parses again with only that command's options, so an
+ * option of another command is refused as unknown.
+ */
+function parseLine(argv: string[]): Parsed {
+  const first = parseCommandLine(argv, ALL_OPTIONS, { positionals: true, numeric: NUMERIC });
+  if (first.values.help) return { cmd: 'help', args: [], flags: first.values as Flags };
+  const cmd = first.positionals[0];
+  if (cmd === undefined) throw new UsageError('missing command');
+  if (!Object.hasOwn(COMMANDS, cmd)) throw new UsageError(`unknown command ${cmd}`);
+  const spec = COMMANDS[cmd as Command];
+  const p = parseCommandLine(argv, { ...COMMON_OPTIONS, ...spec.options }, { positionals: true, numeric: NUMERIC });
+  const args = p.positionals.slice(1);
+  const want = spec.positionals as readonly string[];
+  const required = want.filter((w) => !w.endsWith('?'));
+  if (args.length < required.length) throw new UsageError(`missing ${required[args.length]!}`);
+  if (args.length > want.length) throw new UsageError(`unexpected argument ${args[want.length]!}`);
+  return { cmd: cmd as Command, args, flags: p.values as Flags };
+}
 
-function parseArgs(argv: string[]): Parsed {
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq === -1 ? a : a.slice(0, eq);
-      if (VALUE_FLAGS.has(name)) {
-        const v = eq === -1 ? argv[++i] : a.slice(eq + 1);
-        if (v === undefined) throw new UsageError(`${name} needs a value`);
-        flags.set(name, v);
-      } else if (BOOL_FLAGS.has(name) && eq === -1) {
-        flags.set(name, true);
-      } else {
-        throw new UsageError(`unknown option ${a}`);
-      }
-    } else {
-      positional.push(a);
-    }
-  }
-  return { positional, flags };
+function stringFlag(p: Parsed, name: string): string | undefined {
+  const v = p.flags[name];
+  return typeof v === 'string' ? v : undefined;
 }
 
 function intFlag(p: Parsed, name: string): number | undefined {
-  const v = p.flags.get(name);
+  const v = stringFlag(p, name);
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^-?\d+$/.test(v)) throw new UsageError(`${name} must be an integer`);
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name} must be an integer`);
   return Number(v);
 }
 
 function timeoutFlag(p: Parsed): number | undefined {
-  const v = p.flags.get('--timeout');
+  const v = stringFlag(p, 'timeout');
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isFinite(n) || n < 0) throw new UsageError('--timeout must be a number of seconds');
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError('--timeout must be a number of seconds');
   return n * 1000;
 }
 
@@ -108,12 +146,6 @@ async function waitFor(client: TaskClient, id: string, timeoutMs: number | undef
   }
 }
 
-function need(p: Parsed, n: number, what: string): string {
-  const v = p.positional[n];
-  if (v === undefined) throw new UsageError(`missing ${what}`);
-  return v;
-}
-
 /**
  * `taskmesh dashboard ...`: the page lives in @taskmesh/dashboard, which depends on this package,
  * so it is found at run time (from the working directory, then beside this file) and handed the
@@ -134,46 +166,50 @@ async function dashboard(argv: string[]): Promise<number> {
 }
 
 async function run(argv: string[]): Promise<number> {
+  // The dashboard parses its own line (with node:util parseArgs too).
   if (argv[0] === 'dashboard') return dashboard(argv.slice(1));
-  const p = parseArgs(argv);
-  const cmd = p.positional[0];
-  if (!cmd) throw new UsageError('missing command');
-  if (cmd === 'certs') {
-    const dir = need(p, 1, 'DIR');
-    const namesFlag = p.flags.get('--names');
-    const names = typeof namesFlag === 'string' ? namesFlag.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_CERT_NAMES;
+  const p = parseLine(argv);
+  if (p.cmd === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  const has = (name: string): boolean => p.flags[name] === true;
+  if (p.cmd === 'certs') {
+    const dir = p.args[0]!;
+    const namesFlag = stringFlag(p, 'names');
+    const names = namesFlag !== undefined ? namesFlag.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_CERT_NAMES;
     if (names.length === 0) throw new UsageError('--names needs at least one name');
     const files = await generateDevCerts(dir, { names });
     out(`CA: ${files.ca}`);
     for (const [name, f] of Object.entries(files.leaves)) out(`${name}: ${f.cert} ${f.key}`);
     return 0;
   }
-  if (!['submit', 'status', 'wait', 'cancel', 'retry', 'ls'].includes(cmd)) throw new UsageError(`unknown command ${cmd}`);
-  const config = loadConfig('cli', configPathFromArgs(argv));
+  const config = loadConfig('cli', configPath(p.flags), commonOverrides(p.flags));
   const client = new TaskClient(config);
   try {
-    switch (cmd) {
+    switch (p.cmd) {
       case 'submit': {
-        const name = need(p, 1, 'NAME');
+        const name = p.args[0]!;
         let cfg: Record<string, unknown> = {};
-        if (p.positional[2] !== undefined) {
+        if (p.args[1] !== undefined) {
           try {
-            cfg = JSON.parse(p.positional[2]) as Record<string, unknown>;
+            cfg = JSON.parse(p.args[1]) as Record<string, unknown>;
           } catch {
             throw new UsageError('JSON must be valid JSON, e.g. \'{"x":1}\'');
           }
           if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new UsageError('JSON must be a JSON object');
         }
-        if (p.flags.has('--wait') && p.flags.has('--no-wait')) throw new UsageError('--wait and --no-wait exclude each other');
-        const id = p.flags.get('--id');
-        const opts: SubmitOptions = { clean_end: p.flags.has('--clean-end'), state_optional: p.flags.has('--state-optional') };
-        if (typeof id === 'string') opts.id = id;
-        const maxAttempts = intFlag(p, '--max-attempts');
-        const maxStalls = intFlag(p, '--max-stalls');
-        const priority = intFlag(p, '--priority');
+        if (has('wait') && has('no-wait')) throw new UsageError('--wait and --no-wait exclude each other');
+        const id = stringFlag(p, 'id');
+        const opts: SubmitOptions = { clean_end: has('clean-end'), state_optional: has('state-optional') };
+        if (id !== undefined) opts.id = id;
+        const maxAttempts = intFlag(p, 'max-attempts');
+        const maxStalls = intFlag(p, 'max-stalls');
+        const priority = intFlag(p, 'priority');
         if (maxAttempts !== undefined) opts.max_attempts = maxAttempts;
         if (maxStalls !== undefined) opts.max_stalls = maxStalls;
         if (priority !== undefined) opts.priority = priority;
+        const timeoutMs = timeoutFlag(p);
         let taskId: string;
         try {
           taskId = await client.submit(name, cfg, opts);
@@ -182,25 +218,25 @@ async function run(argv: string[]): Promise<number> {
           throw err;
         }
         out(taskId);
-        return p.flags.has('--wait') ? await waitFor(client, taskId, timeoutFlag(p)) : 0;
+        return has('wait') ? await waitFor(client, taskId, timeoutMs) : 0;
       }
       case 'status': {
-        const id = need(p, 1, 'ID');
+        const id = p.args[0]!;
         const r = await client.status(id);
         if (!r) throw new UnknownTaskError(id);
-        out(p.flags.has('--json') ? JSON.stringify(r) : summary(r));
+        out(has('json') ? JSON.stringify(r) : summary(r));
         return 0;
       }
       case 'wait':
-        return await waitFor(client, need(p, 1, 'ID'), timeoutFlag(p));
+        return await waitFor(client, p.args[0]!, timeoutFlag(p));
       case 'cancel': {
-        const id = need(p, 1, 'ID');
+        const id = p.args[0]!;
         const state = await client.cancel(id);
         out(state === 'RUNNING' ? 'cancel requested: the worker running it is being told' : state);
         return 0;
       }
       case 'retry': {
-        const id = need(p, 1, 'ID');
+        const id = p.args[0]!;
         const state = await client.retry(id);
         if (state !== 'QUEUED') {
           process.stderr.write(`taskmesh: task ${id} is ${state}: only a FAILED or CANCELLED task can be retried\n`);
@@ -210,10 +246,10 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'ls': {
-        const s = p.flags.get('--state');
+        const s = stringFlag(p, 'state');
         if (s !== undefined && !TASK_STATES.includes(s as TaskState)) throw new UsageError(`--state must be one of ${TASK_STATES.join(', ')}`);
-        const rows = await client.list(typeof s === 'string' ? { state: s as TaskState } : {});
-        if (p.flags.has('--json')) for (const r of rows) out(JSON.stringify(r));
+        const rows = await client.list(s !== undefined ? { state: s as TaskState } : {});
+        if (has('json')) for (const r of rows) out(JSON.stringify(r));
         else for (const r of rows) out(`${r.id}  ${r.state.padEnd(9)}  ${r.name}  attempts=${r.attempts}${r.worker ? `  worker=${r.worker}` : ''}`);
         return 0;
       }

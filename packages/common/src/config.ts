@@ -10,6 +10,7 @@ import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ConfigError } from './errors';
 import { LOG_FORMATS, LOG_LEVELS, registerSecret, setLogFormat, setLogLevel, type LogFormat, type LogLevel } from './log';
 
@@ -381,14 +382,14 @@ function schemaFor(role: Role): Schema {
   return base;
 }
 
-/** Finds `--config FILE` (or `--config=FILE`) anywhere in argv, else `TASKMESH_CONFIG`. */
+/**
+ * Finds `--config FILE` (or `--config=FILE`) anywhere in argv, else `TASKMESH_CONFIG`. Lenient
+ * (other options are ignored), for programs with their own flags; the bins parse strictly.
+ */
 export function configPathFromArgs(argv: readonly string[], environment: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--config') return argv[i + 1];
-    if (a.startsWith('--config=')) return a.slice('--config='.length);
-  }
-  return environment.TASKMESH_CONFIG || undefined;
+  const { values } = parseArgs({ args: [...argv], options: { config: { type: 'string' } }, strict: false, allowPositionals: true });
+  // Not strict: `--config` with no value comes back as `true`.
+  return typeof values.config === 'string' ? values.config : environment.TASKMESH_CONFIG || undefined;
 }
 
 function readPem(key: string, path: string, baseDir: string): string {

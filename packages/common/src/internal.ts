@@ -19,3 +19,4 @@ export { RedisGate } from './redis-gate';
 export { LeaseHandle, DEFAULT_LEASE_MS, JOB_ID_RE, canonicalJson, checkJobId, cloneJson, leaseMsOf, newToken, type LeaseBackend } from './store/lease';
 export { ClaimHandle, NotificationHandle } from './store/handles';
 export { priorityOf, weightOf, expDraw } from './queue/order';
+export { COMMON_OPTIONS, parseCommandLine, configPath, commonOverrides, exitOnUsageError, type CommonOptions, type CommandLine, type Values } from './args';

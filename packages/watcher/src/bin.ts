@@ -1,10 +1,10 @@
-/** `taskmesh-watch --config FILE [--json] [--follow] (TASK_ID... | --all | --name NAME)` */
-import { configPathFromArgs, isTerminal, loadConfig, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
-import { exitOnConfigError } from '@taskmesh/common/internal';
+/** `taskmesh-watch --config FILE [--json] [--follow] [--log-level LEVEL] (TASK_ID... | --all | --name NAME)` */
+import { isTerminal, loadConfig, UsageError, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
+import { COMMON_OPTIONS, commonOverrides, configPath, exitOnConfigError, exitOnUsageError, parseCommandLine } from '@taskmesh/common/internal';
 import { HumanRenderer } from './render';
 import { Watcher, type WatchFilter } from './watcher';
 
-const USAGE = 'usage: taskmesh-watch --config FILE [--json] [--follow] (TASK_ID... | --all | --name NAME)';
+const USAGE = 'usage: taskmesh-watch --config FILE [--json] [--follow] [--log-level LEVEL] (TASK_ID... | --all | --name NAME)';
 const HELP = `${USAGE}
 
 Live events of tasks, straight from the workers that run them.
@@ -20,41 +20,37 @@ Exit codes: 2 usage or config error, 3 unknown task id.`;
 /** With --all / --name and no --follow: how long all must be quiet before it exits. */
 const QUIET_MS = 1000;
 
-function usage(msg: string): never {
-  process.stderr.write(`taskmesh-watch: ${msg}\n${USAGE}\n`);
-  process.exit(2);
-}
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  json: { type: 'boolean' },
+  follow: { type: 'boolean' },
+  all: { type: 'boolean' },
+  name: { type: 'string' },
+} as const;
 
-const args = process.argv.slice(2);
-const ids: string[] = [];
-let json = false;
-let follow = false;
-let all = false;
+let ids: string[];
+let json: boolean;
+let follow: boolean;
+let all: boolean;
 let name: string | undefined;
-for (let i = 0; i < args.length; i++) {
-  const a = args[i]!;
-  if (a === '--help' || a === '-h') {
-    process.stdout.write(`${HELP}\n`);
-    process.exit(0);
-  } else if (a === '--config') i++;
-  else if (a.startsWith('--config=')) continue;
-  else if (a === '--json') json = true;
-  else if (a === '--follow') follow = true;
-  else if (a === '--all') all = true;
-  else if (a === '--name') {
-    name = args[++i];
-    if (!name) usage('--name needs a task name');
-  } else if (a.startsWith('--name=')) name = a.slice('--name='.length);
-  else if (a.startsWith('--')) usage(`unknown option ${a}`);
-  else ids.push(a);
-}
-if (Number(ids.length > 0) + Number(all) + Number(name !== undefined) !== 1) usage('watch task ids, --all or --name NAME (one of them)');
-
 let config: WatcherConfig;
 try {
-  config = loadConfig('watcher', configPathFromArgs(args));
+  const { values, positionals } = parseCommandLine(process.argv.slice(2), OPTIONS, { positionals: true });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    process.exit(0);
+  }
+  ids = positionals;
+  json = values.json === true;
+  follow = values.follow === true;
+  all = values.all === true;
+  name = values.name;
+  if (name === '') throw new UsageError('--name needs a task name');
+  if (Number(ids.length > 0) + Number(all) + Number(name !== undefined) !== 1) throw new UsageError('watch task ids, --all or --name NAME (one of them)');
+  config = loadConfig('watcher', configPath(values), commonOverrides(values));
 } catch (err) {
   exitOnConfigError(err);
+  exitOnUsageError('taskmesh-watch', USAGE, err);
   throw err;
 }
 

@@ -1,38 +1,30 @@
-/** `taskmesh-worker --config FILE --tasks PATH [--concurrency N]` */
-import { configPathFromArgs, loadConfig } from '@taskmesh/common';
-import { createLogger, exitOnConfigError, runMain } from '@taskmesh/common/internal';
+/** `taskmesh-worker --config FILE --tasks PATH [--concurrency N] [--log-level LEVEL]` */
+import { loadConfig, UsageError } from '@taskmesh/common';
+import { COMMON_OPTIONS, commonOverrides, configPath, createLogger, exitOnConfigError, exitOnUsageError, parseCommandLine, runMain } from '@taskmesh/common/internal';
 import { loadTasks } from './task-loader';
 import { Worker } from './worker';
 
-const USAGE = 'usage: taskmesh-worker --config FILE --tasks PATH [--concurrency N]';
+const USAGE = 'usage: taskmesh-worker --config FILE --tasks PATH [--concurrency N] [--log-level LEVEL]';
 
-function usage(msg?: string): never {
-  if (msg) process.stderr.write(`taskmesh-worker: ${msg}\n`);
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(2);
-}
-
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-const opt = (name: string): string | undefined => {
-  const i = args.indexOf(name);
-  if (i === -1) return args.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
-  const v = args[i + 1];
-  if (v === undefined || v.startsWith('--')) usage(`${name} needs a value`);
-  return v;
-};
-const tasksPath = opt('--tasks') ?? usage('--tasks PATH is required');
-const concurrency = opt('--concurrency');
-if (concurrency !== undefined && !/^[1-9]\d*$/.test(concurrency)) usage('--concurrency must be an integer >= 1');
+const OPTIONS = { ...COMMON_OPTIONS, tasks: { type: 'string' }, concurrency: { type: 'string' } } as const;
 
 let worker: Worker;
+let tasksPath: string;
 try {
-  worker = new Worker(loadConfig('worker', configPathFromArgs(args), concurrency ? { concurrency: Number(concurrency) } : {}));
+  const { values } = parseCommandLine(process.argv.slice(2), OPTIONS);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (values.tasks === undefined) throw new UsageError('--tasks PATH is required');
+  tasksPath = values.tasks;
+  const concurrency = values.concurrency;
+  if (concurrency !== undefined && !/^[1-9]\d*$/.test(concurrency)) throw new UsageError('--concurrency must be an integer >= 1');
+  const overrides = { ...commonOverrides(values), ...(concurrency !== undefined ? { concurrency: Number(concurrency) } : {}) };
+  worker = new Worker(loadConfig('worker', configPath(values), overrides));
 } catch (err) {
   exitOnConfigError(err);
+  exitOnUsageError('taskmesh-worker', USAGE, err);
   throw err;
 }
 const log = createLogger('worker', { id: worker.id });
