@@ -28,6 +28,9 @@ describe('certificate expiry on an open connection', () => {
     ch.startHealth(200, 3);
     const code = await new Promise<number>((resolve) => ch.on('close', (c) => resolve(c)));
     expect(code).toBe(CloseCode.CERT_EXPIRED);
-    await expect(connect({ id: 'short-lived-worker', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow: [], log: createLogger('worker', { id: 'test' }) })).rejects.toThrow();
+    await expect(connect({ id: 'short-lived-worker', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow: [], log: createLogger('worker', { id: 'test' }) })).rejects.toMatchObject({
+      name: 'HandshakeError',
+      code: 'HANDSHAKE_REFUSED',
+    });
   });
 });

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import { CloseCode, TaskClient, loadConfig, type TlsMaterial } from '@taskmesh/common';
+import { CloseCode, HandshakeError, TaskClient, loadConfig, type TlsMaterial } from '@taskmesh/common';
 import { connect, createLogger } from '@taskmesh/common/internal';
 import { Distributor } from '@taskmesh/distributor';
 import { createWorker, type Worker } from '@taskmesh/worker';
@@ -75,7 +75,7 @@ describe('mutual TLS and share_key', () => {
 
   test('a TLS client without a client certificate is refused', async () => {
     const before = stderr.length;
-    await expect(tryConnect({ ca: goodCa })).rejects.toThrow();
+    await expect(tryConnect({ ca: goodCa })).rejects.toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
     const raw = await rawAttempt({ ca: goodCa });
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
@@ -88,7 +88,7 @@ describe('mutual TLS and share_key', () => {
     const other = pem(certFiles('worker', 'other'));
     const tls = { key: other.key, cert: other.cert, ca: goodCa };
     const before = stderr.length;
-    await expect(tryConnect(tls)).rejects.toThrow();
+    await expect(tryConnect(tls)).rejects.toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
     const raw = await rawAttempt(tls);
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
@@ -99,7 +99,7 @@ describe('mutual TLS and share_key', () => {
     const tls = pem(certFiles('worker', 'expired'));
     expect(tls.ca).toBe(goodCa);
     const before = stderr.length;
-    await expect(tryConnect(tls)).rejects.toThrow();
+    await expect(tryConnect(tls)).rejects.toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
     const raw = await rawAttempt(tls);
     expect(raw.opened).toBe(false);
     expect(raw.frames).toBe(0);
@@ -112,8 +112,8 @@ describe('mutual TLS and share_key', () => {
       () => null,
       (e: Error) => e,
     );
-    expect(err).not.toBeNull();
-    expect(err!.message).toMatch(new RegExp(`closed with ${CloseCode.AUTH_FAILED}`));
+    expect(err).toBeInstanceOf(HandshakeError);
+    expect(err).toMatchObject({ code: 'SHARE_KEY_MISMATCH', closeCode: CloseCode.AUTH_FAILED });
     expect(CloseCode.AUTH_FAILED).toBe(4001);
     await waitFor('refusal logged', () => hasLog(stderr.slice(before), 'refused peer: wrong share_key'));
     // The secret itself never reaches the log.
@@ -126,10 +126,12 @@ describe('mutual TLS and share_key', () => {
     expect(otherCa).not.toBe(goodCa);
     const err = await tryConnect({ key: good.key, cert: good.cert, ca: otherCa }).then(
       () => null,
-      (e: Error & { code?: string }) => e,
+      (e: Error) => e,
     );
-    expect(err).not.toBeNull();
-    expect(`${err!.code ?? ''} ${err!.message}`).toMatch(/certificate|UNABLE_TO_VERIFY|SELF_SIGNED/i);
+    expect(err).toBeInstanceOf(HandshakeError);
+    expect(err).toMatchObject({ code: 'CERT_REJECTED', closeCode: null });
+    // The TLS layer's own reason (CERT_SIGNATURE_FAILURE, UNABLE_TO_VERIFY_LEAF_SIGNATURE...) rides along.
+    expect((err as HandshakeError).tlsCode).toMatch(/CERT|UNABLE_TO_VERIFY|SELF_SIGNED/);
   });
 
   test('allow-lists: a listed worker name is accepted; a client refuses a server whose name is not listed', async () => {
@@ -142,7 +144,7 @@ describe('mutual TLS and share_key', () => {
       const ch = await probe([], 'tls-allow1');
       expect(ch.peerId).toBe(listed.id);
       ch.close();
-      await expect(probe(['not-the-distributor'], 'tls-allow2')).rejects.toThrow(/allow-list/);
+      await expect(probe(['not-the-distributor'], 'tls-allow2')).rejects.toMatchObject({ name: 'HandshakeError', code: 'PEER_NOT_ALLOWED' });
       const ok = await probe(['distributor'], 'tls-allow3');
       ok.close();
     } finally {

@@ -15,6 +15,7 @@ import { BATCH_MAX_BYTES, BATCH_MAX_FRAMES, CloseCode, decodeFrame, encodeFrame,
 import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
 import type { Logger } from './log';
 import type { RefusalReason } from './metrics';
+import { HandshakeError, type HandshakeErrorCode } from './errors';
 
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 
@@ -162,19 +163,40 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/** Waits for one frame of a given type, or fails on close, a different frame, or timeout. */
+/** What a close during the handshake means, by close code; other codes are HANDSHAKE_REFUSED. */
+const HANDSHAKE_CLOSE_CODES: ReadonlyMap<number, HandshakeErrorCode> = new Map([
+  [CloseCode.AUTH_FAILED, 'SHARE_KEY_MISMATCH'],
+  [CloseCode.HANDSHAKE_TIMEOUT, 'HANDSHAKE_TIMEOUT'],
+  [CloseCode.NOT_ALLOWED, 'ROLE_NOT_ACCEPTED'],
+  [CloseCode.PROTOCOL_ERROR, 'PROTOCOL_VERSION'],
+]);
+
+/** TLS error codes that mean a certificate was refused (rather than a network failure). */
+const CERT_ERROR = /CERT|UNABLE_TO_VERIFY|SELF_SIGNED|UNABLE_TO_GET_ISSUER|ERR_TLS_|ERR_SSL_/;
+
+/** The typed error for a socket error during the handshake; errors that are not about the peer (ECONNREFUSED...) pass as they are. */
+function socketError(err: Error & { code?: string }): Error {
+  const code = err.code ?? '';
+  if (CERT_ERROR.test(code)) return new HandshakeError('CERT_REJECTED', `certificate refused: ${code} (${err.message})`, { tlsCode: code, cause: err });
+  // A server that refuses the client certificate destroys the socket after TLS: the client sees a reset.
+  if (code === 'ECONNRESET' || code === 'EPIPE') return new HandshakeError('HANDSHAKE_REFUSED', `the server dropped the connection during the handshake (${err.message})`, { tlsCode: code, cause: err });
+  return err;
+}
+
+/** Waits for one frame of a given type, or fails with a HandshakeError on close, a different frame, or timeout. */
 function nextFrame<T extends Message['type']>(ws: WebSocket, type: T, timeoutMs: number): Promise<MessageOf<T>> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`no ${type} frame within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new HandshakeError('HANDSHAKE_TIMEOUT', `no ${type} frame within ${timeoutMs} ms`)), timeoutMs);
     const onMsg = (data: RawData) => {
       const d = decodeFrame(data.toString());
-      if (!d.ok) return done(new Error(d.error.message));
-      if (d.msg.type === 'error') return done(new Error(`${d.msg.code}: ${d.msg.message}`));
-      if (d.msg.type !== type) return done(new Error(`expected ${type}, got ${d.msg.type}`));
+      if (!d.ok) return done(new HandshakeError('HANDSHAKE_REFUSED', `invalid ${type} frame: ${d.error.message}`));
+      if (d.msg.type === 'error') return done(new HandshakeError('HANDSHAKE_REFUSED', `the peer answered with an error: ${d.msg.code}: ${d.msg.message}`));
+      if (d.msg.type !== type) return done(new HandshakeError('HANDSHAKE_REFUSED', `expected ${type}, got ${d.msg.type}`));
       done(null, d.msg as MessageOf<T>);
     };
-    const onClose = (code: number, reason: Buffer) => done(new Error(`closed with ${code}${reason.length ? ` (${reason.toString()})` : ''}`));
-    const onErr = (err: Error) => done(err);
+    const onClose = (code: number, reason: Buffer) =>
+      done(new HandshakeError(HANDSHAKE_CLOSE_CODES.get(code) ?? 'HANDSHAKE_REFUSED', `closed with ${code}${reason.length ? ` (${reason.toString()})` : ''}`, { closeCode: code }));
+    const onErr = (err: Error) => done(socketError(err));
     function done(err: Error | null, msg?: MessageOf<T>) {
       clearTimeout(timer);
       ws.off('message', onMsg);
@@ -301,6 +323,12 @@ async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string
     ws.close(CloseCode.NOT_ALLOWED, `role ${auth.role} is not accepted here`);
     return;
   }
+  if (auth.v !== PROTOCOL_VERSION) {
+    // Both proofs are keyed on the version: a client of another one could never pass them.
+    refused('handshake');
+    ws.close(CloseCode.PROTOCOL_ERROR, `protocol version ${auth.v} is not supported (this side speaks ${PROTOCOL_VERSION})`);
+    return;
+  }
   if (!proofMatches(clientProof(opts.shareKey, auth.role, auth.id, nonce, auth.nonce), auth.mac)) {
     opts.log.warn('refused peer: wrong share_key', { peer: auth.id, names });
     refused('share_key');
@@ -343,14 +371,17 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
   try {
     const hello = await helloP;
     if (opts.allow.length > 0 && !serverNames.some((n) => opts.allow.includes(n))) {
-      throw new Error(`server certificate names [${serverNames.join(', ')}] are not in the allow-list`);
+      throw new HandshakeError('PEER_NOT_ALLOWED', `server certificate names [${serverNames.join(', ')}] are not in the allow-list`);
+    }
+    if (hello.v !== PROTOCOL_VERSION) {
+      throw new HandshakeError('PROTOCOL_VERSION', `the server speaks protocol version ${hello.v}, this client ${PROTOCOL_VERSION}`);
     }
     const nonce = newNonce();
     const welcomeP = nextFrame(ws, 'welcome', HANDSHAKE_TIMEOUT_MS);
     ws.send(encodeFrame({ type: 'auth', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce, mac: clientProof(opts.shareKey, opts.role, opts.id, hello.nonce, nonce) }));
     const welcome = await welcomeP;
     if (!proofMatches(serverProof(opts.shareKey, welcome.id, hello.nonce, nonce), welcome.mac)) {
-      throw new Error('server failed the share_key proof');
+      throw new HandshakeError('SHARE_KEY_MISMATCH', 'server failed the share_key proof');
     }
     return new Channel(ws, welcome.id, hello.role, opts.log, serverExpiry, opts.maxPayload);
   } catch (err) {

@@ -27,7 +27,7 @@ export {
 } from './config';
 // Embedders set the process log level without a config (loadConfig applies `log.level` itself).
 export { setLogLevel, type LogLevel } from './log';
-export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, type ErrorCode } from './errors';
+export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, HandshakeError, ScriptError, HANDSHAKE_ERROR_CODES, type ErrorCode, type HandshakeErrorCode, type ScriptErrorCode } from './errors';
 export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
 export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';
 export { CloseCode, PROTOCOL_VERSION, DONE_STATES, decodeFrame, encodeFrame, type DoneState, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType, type WatchSince, type WatchEndReason } from './protocol';
