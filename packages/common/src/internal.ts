@@ -3,7 +3,7 @@
  * connection helpers and the channel layer. Not a stable API.
  */
 export { Keys } from './keys';
-export { Scripts, type Fence, type EnvelopeFields, type IntakeItem, type IntakeResult, type RequeueMode, type FinishOutcome, type FinishResult, type FinishItem, type Finished, type InboxEntry, type AssignResult, type ReadyOrder } from './scripts';
+export { Scripts, type Fence, type EnvelopeFields, type IntakeItem, type IntakeResult, type RequeueMode, type FinishOutcome, type FinishResult, type FinishItem, type Finished, type InboxEntry, type AssignResult, type ReadyOrder, SCRIPT_REPLIES, scriptReply, fencedRefusal, type ScriptName, type ReplyOf } from './scripts';
 export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
 export { parseEnvelope, validateEnvelope, EnvelopeSchema, type ParsedEnvelope } from './envelope';

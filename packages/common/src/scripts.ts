@@ -8,6 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Keys } from './keys';
+import { ScriptError } from './errors';
+import { TASK_STATES, type TaskState } from './record';
 
 const LUA_DIR = join(__dirname, '..', 'lua');
 
@@ -97,7 +99,62 @@ export interface InboxEntry {
 export type HeartbeatResult = { kind: 'unregistered' } | { kind: 'ok'; inbox: InboxEntry[]; indexed: number };
 
 const flag = (b: boolean): string => (b ? '1' : '0');
-const FINISH_RESULTS = ['refused', 'recorded', 'already', 'failed', 'retry'] as const;
+
+const STATE_REPLIES = Object.fromEntries(TASK_STATES.map((st) => [st, st])) as { readonly [K in TaskState]: K };
+
+/**
+ * Every script's documented status replies (the `Returns` of each .lua header) and what they
+ * mean: the one place Lua return codes become TypeScript values. Replies that carry data besides
+ * a status (an epoch, inbox entries, a dead-letter reason) are read by the method, which passes
+ * the status part through here. A reply outside the table is a ScriptError SCRIPT_REPLY_INVALID:
+ * a script and its caller out of step, never guessed at.
+ */
+export const SCRIPT_REPLIES = {
+  submit: { 1: 'created', 0: 'exists' },
+  intake: { 1: 'queued', 0: 'duplicate' },
+  deadletter: { 1: 'moved', 0: 'already' },
+  /** A positive reply is the new epoch: assigned. */
+  assign: { [-1]: 'taken', [-2]: 'not-queued' },
+  start: { 1: 'accepted', 0: 'refused' },
+  finish: { 0: 'refused', 1: 'recorded', 2: 'already', 3: 'failed', 4: 'retry' },
+  'give-back': { 1: 'given-back', 0: 'dropped' },
+  requeue: { 0: 'skipped', 1: 'requeued', 2: 'cancelled', 3: 'failed' },
+  promote: { 1: 'promoted', 0: 'not-due' },
+  heartbeat: { 1: 'ok', [-1]: 'unregistered' },
+  cancel: { ...STATE_REPLIES, RETRY: 'RETRY', '': 'unknown' },
+  retry: { ...STATE_REPLIES, '': 'unknown' },
+  'clean-end': { 1: 'deleted', 0: 'not-applicable' },
+  'store-create': { 1: 'created', 0: 'exists' },
+  'store-fulfill': { FULFILLED: 'FULFILLED', ALREADY: 'ALREADY', RETRY: 'RETRY', NOTFOUND: 'NOTFOUND' },
+  'store-queue': { 1: 'queued', 0: 'unknown' },
+  'store-note-lease': { 1: 'done', 0: 'lost' },
+} as const;
+
+export type ScriptName = keyof typeof SCRIPT_REPLIES;
+/** What a script's status reply means, e.g. ReplyOf<'finish'> is 'refused' | 'recorded' | .... */
+export type ReplyOf<S extends ScriptName> = (typeof SCRIPT_REPLIES)[S][keyof (typeof SCRIPT_REPLIES)[S]];
+
+/** Maps a script's status reply to its meaning; throws ScriptError SCRIPT_REPLY_INVALID for anything else. */
+export function scriptReply<S extends ScriptName>(script: S, raw: unknown): ReplyOf<S> {
+  const table = SCRIPT_REPLIES[script] as Readonly<Record<string, string>>;
+  const key = typeof raw === 'number' || typeof raw === 'string' ? String(raw) : undefined;
+  if (key === undefined || !Object.hasOwn(table, key)) {
+    throw new ScriptError('SCRIPT_REPLY_INVALID', script, `Lua script ${script} replied ${JSON.stringify(raw) ?? String(raw)}, which is none of its documented replies`);
+  }
+  return table[key] as ReplyOf<S>;
+}
+
+/** Replies that mean a fenced write was refused: the attempt's (epoch, assignment) is no longer current. */
+const FENCED_REFUSALS: { readonly [S in ScriptName]?: ReplyOf<S> } = { start: 'refused', finish: 'refused' };
+
+/**
+ * The typed error for a refused fenced write, or null when `meaning` is not one. For callers that
+ * must fail (a Store, another language's worker); the mesh itself reads the refusal as a result.
+ */
+export function fencedRefusal<S extends ScriptName>(script: S, meaning: ReplyOf<S>, taskId: string, fence: Fence): ScriptError | null {
+  if (FENCED_REFUSALS[script] !== meaning) return null;
+  return new ScriptError('FENCED_WRITE_REFUSED', script, `task ${taskId}: the ${script} write of epoch ${fence.epoch} was refused (a newer attempt holds the fence)`);
+}
 
 function parseInbox(raw: string): InboxEntry | null {
   const [kind, id, epoch] = raw.split(' ');
@@ -133,7 +190,7 @@ export class Scripts {
   async submit(e: EnvelopeFields, envelopeJson: string, token: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
     const r = await this.call('submit', [k.tasks, k.task(e.id), k.newTask], [e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, envelopeJson, token]);
-    return r === 1;
+    return scriptReply('submit', r) === 'created';
   }
 
   /** Moves up to `max` envelopes from new-task into a processing list; oldest first, as bytes. */
@@ -154,16 +211,16 @@ export class Scripts {
     const r = (await this.call('intake', keys, args)) as (number | string)[];
     return items.map((it, i) => {
       const v = r[i];
-      if (v === 1) return { kind: 'queued', id: it.fields.id };
+      // A string is the reason the envelope was dead-lettered; a number is a status.
       if (typeof v === 'string') return { kind: 'dead', reason: v };
-      return { kind: 'duplicate' };
+      return scriptReply('intake', v) === 'queued' ? { kind: 'queued', id: it.fields.id } : { kind: 'duplicate' };
     });
   }
 
   /** Dead-letters an envelope; a never-run QUEUED record it named (`taskId`) becomes FAILED. */
   async deadletter(processing: string, raw: Buffer, entryJson: string, reason: string, taskId: string | null, now = Date.now()): Promise<void> {
     const k = this.keys;
-    await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended, k.completed], [raw, entryJson, reason, now, taskId ?? '']);
+    scriptReply('deadletter', await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended, k.completed], [raw, entryJson, reason, now, taskId ?? '']));
   }
 
   /** Claims QUEUED tasks of one name for one worker; one result per task, in order. */
@@ -178,8 +235,7 @@ export class Scripts {
     }
     const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?, string?][];
     return rows.map(([a, b, config, optional, cleanEnd, queuedAt]) => {
-      if (a === -1) return { kind: 'taken' };
-      if (a === -2) return { kind: 'not-queued' };
+      if (a <= 0) return { kind: scriptReply('assign', a) };
       return { kind: 'assigned', epoch: a, attempt: b ?? 0, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1', queuedAt: queuedAt ? Number(queuedAt) : null };
     });
   }
@@ -193,7 +249,7 @@ export class Scripts {
    * the start, so a worker does not need this; it stays for workers in other languages and tests.
    */
   async start(id: string, fence: Fence, now = Date.now()): Promise<boolean> {
-    return (await this.call('start', [this.keys.task(id)], [fence.epoch, fence.assignment, now])) === 1;
+    return scriptReply('start', await this.call('start', [this.keys.task(id)], [fence.epoch, fence.assignment, now])) === 'accepted';
   }
 
   /** Records how a batch of one worker's attempts ended; one result per item, in order. */
@@ -207,7 +263,7 @@ export class Scripts {
       args.push(it.id, it.fence.epoch, it.fence.assignment, it.outcome, it.payload, it.stopReason ?? '');
     }
     const rows = (await this.call('finish', keys, args)) as [number, string][];
-    return rows.map(([r, state]) => ({ result: FINISH_RESULTS[r] ?? 'refused', state }));
+    return rows.map(([r, state]) => ({ result: scriptReply('finish', r), state }));
   }
 
   async finish(id: string, workerId: string, fence: Fence, outcome: FinishOutcome, payload: string, stopReason = '', now = Date.now()): Promise<Finished> {
@@ -218,7 +274,7 @@ export class Scripts {
   async giveBack(id: string, workerId: string, now = Date.now()): Promise<Fence | null> {
     const k = this.keys;
     const r = (await this.call('give-back', [k.task(id), k.workerTasks(workerId), k.stopped], [id, workerId, now])) as [number, number?, string?];
-    return r[0] === 1 ? { epoch: r[1]!, assignment: r[2] ?? '' } : null;
+    return scriptReply('give-back', r[0]) === 'given-back' ? { epoch: r[1]!, assignment: r[2] ?? '' } : null;
   }
 
   async requeue(
@@ -237,19 +293,19 @@ export class Scripts {
       [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended, k.completed],
       [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0, this.order],
     )) as number;
-    return (['skipped', 'requeued', 'cancelled', 'failed'] as const)[r] ?? 'skipped';
+    return scriptReply('requeue', r);
   }
 
   async promote(id: string, name: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return (await this.call('promote', [k.delayed, k.task(id), k.ready(name), k.seq], [id, now, k.channel, this.order])) === 1;
+    return scriptReply('promote', await this.call('promote', [k.delayed, k.task(id), k.ready(name), k.seq], [id, now, k.channel, this.order])) === 'promoted';
   }
 
   /** A worker's heartbeat: O(1), whatever it runs. */
   async heartbeat(workerId: string, ttlMs: number, running: number, now = Date.now()): Promise<HeartbeatResult> {
     const k = this.keys;
     const r = (await this.call('heartbeat', [k.worker(workerId), k.inbox(workerId), k.workerTasks(workerId)], [now, ttlMs, running])) as [number, string[]?, number?];
-    if (r[0] === -1) return { kind: 'unregistered' };
+    if (scriptReply('heartbeat', r[0]) === 'unregistered') return { kind: 'unregistered' };
     const inbox = (r[1] ?? []).map(parseInbox).filter((e): e is InboxEntry => e !== null);
     return { kind: 'ok', inbox, indexed: r[2] ?? 0 };
   }
@@ -275,20 +331,20 @@ export class Scripts {
   async cancel(id: string, name: string, workerId: string, now = Date.now()): Promise<string | null> {
     const k = this.keys;
     const w = workerId || '-';
-    const r = (await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended, k.completed], [id, now, k.channel, workerId])) as string;
-    return r === '' ? null : r;
+    const r = scriptReply('cancel', await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended, k.completed], [id, now, k.channel, workerId]));
+    return r === 'unknown' ? null : r;
   }
 
   /** Runs a FAILED or CANCELLED task again; returns 'QUEUED', the state it had otherwise, or null when unknown. */
   async retry(id: string, name: string, now = Date.now()): Promise<string | null> {
     const k = this.keys;
-    const r = (await this.call('retry', [k.task(id), k.ready(name), k.seq, k.ended, k.clean], [id, now, k.channel, this.order])) as string;
-    return r === '' ? null : r;
+    const r = scriptReply('retry', await this.call('retry', [k.task(id), k.ready(name), k.seq, k.ended, k.clean], [id, now, k.channel, this.order]));
+    return r === 'unknown' ? null : r;
   }
 
   async cleanEnd(id: string): Promise<boolean> {
     const k = this.keys;
-    return (await this.call('clean-end', [k.task(id), k.tasks, k.clean, k.ended], [id])) === 1;
+    return scriptReply('clean-end', await this.call('clean-end', [k.task(id), k.tasks, k.clean, k.ended], [id])) === 'deleted';
   }
 
   /** Removes terminal records among `ids` that ended at or before `cutoff`; returns how many. */
@@ -303,20 +359,20 @@ export class Scripts {
   /** A new QUEUED record, runnable at once; false when the id exists. */
   async storeCreate(id: string, name: string, configJson: string, requestJson: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return (await this.call('store-create', [k.tasks, k.task(id), k.ready(name), k.seq], [id, name, configJson, requestJson, now, k.channel, this.order])) === 1;
+    return scriptReply('store-create', await this.call('store-create', [k.tasks, k.task(id), k.ready(name), k.seq], [id, name, configJson, requestJson, now, k.channel, this.order])) === 'created';
   }
 
   /** Unfenced fulfilment (the seed lets anyone fulfil): 'RETRY' when the task moved to another worker than `workerId`. */
   async storeFulfill(id: string, name: string, workerId: string, valueJson: string, now = Date.now()): Promise<'FULFILLED' | 'ALREADY' | 'RETRY' | 'NOTFOUND'> {
     const k = this.keys;
     const w = workerId || '-';
-    return (await this.call('store-fulfill', [k.task(id), k.ready(name), k.delayed, k.stopped, k.ended, k.completed, k.workerTasks(w), k.inbox(w)], [id, valueJson, now, workerId])) as 'FULFILLED' | 'ALREADY' | 'RETRY' | 'NOTFOUND';
+    return scriptReply('store-fulfill', await this.call('store-fulfill', [k.task(id), k.ready(name), k.delayed, k.stopped, k.ended, k.completed, k.workerTasks(w), k.inbox(w)], [id, valueJson, now, workerId]));
   }
 
   /** Queues a notification target (canonical JSON); false for an unknown task. */
   async storeQueue(id: string, target: string): Promise<boolean> {
     const k = this.keys;
-    return (await this.call('store-queue', [k.task(id), k.notify(id), k.notifyPending, k.notifySeq], [id, target])) === 1;
+    return scriptReply('store-queue', await this.call('store-queue', [k.task(id), k.notify(id), k.notifyPending, k.notifySeq], [id, target])) === 'queued';
   }
 
   /** Removes targets; returns how many are still waiting. */
@@ -339,7 +395,7 @@ export class Scripts {
 
   /** Renews (to `expires`) or releases a notification lease; false when the token lost it. */
   async storeNoteLease(id: string, token: string, mode: 'renew' | 'release', expires = 0): Promise<boolean> {
-    return (await this.call('store-note-lease', [this.keys.notifyLeases], [id, token, mode, expires])) === 1;
+    return scriptReply('store-note-lease', await this.call('store-note-lease', [this.keys.notifyLeases], [id, token, mode, expires])) === 'done';
   }
 
   /** Drops workers with an empty task index from the index of workers with tasks. */
