@@ -3,7 +3,7 @@
  * that keeps at most one per worker. A link that loses its connection tells each subscription
  * (`drop`) and leaves the pool; the next subscription dials again after a capped, jittered backoff.
  */
-import type { TaskEvent, WatcherConfig, WatchEndReason, WatchSince } from '@taskmesh/common';
+import { TaskmeshError, type TaskEvent, type WatcherConfig, type WatchEndReason, type WatchSince } from '@taskmesh/common';
 import { connect, type Channel, type Logger } from '@taskmesh/common/internal';
 
 export type LinkItem = { kind: 'event'; event: TaskEvent } | { kind: 'end'; reason: WatchEndReason } | { kind: 'drop'; reason: string };
@@ -47,7 +47,7 @@ export class WorkerLink {
 
   /** Connects if needed: mutual TLS with the watcher's certificate, then the share_key proof. */
   async connect(): Promise<void> {
-    if (this.gone) throw new Error(`link to ${this.workerId} is closed`);
+    if (this.gone) throw new TaskmeshError('LINK_CLOSED', `link to ${this.workerId} is closed`);
     if (this.ch?.open) return;
     const c = this.s.config;
     this.opening ??= connect({ id: c.id, role: 'watcher', tls: c.tls, shareKey: c.share_key, host: this.host, port: this.port, maxPayload: c.limits.max_message_bytes, allow: [], log: this.s.log }).then(
