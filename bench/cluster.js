@@ -15,6 +15,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 const { randomBytes } = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const procs = require('./lib/procs');
@@ -30,28 +31,36 @@ const MESHES = 3;
 const SETTLE_MS = 2000;
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, json: path.join(__dirname, 'results', 'cluster-latest.json'), maxMinutes: null, keepLogs: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--cluster') continue;
-    else if (a === '--quick') o.quick = true;
-    else if (a === '--rounds') o.rounds = Number(val());
-    else if (a === '--json') o.json = path.resolve(val());
-    else if (a === '--max-minutes') o.maxMinutes = Number(val());
-    else if (a === '--keep-logs') o.keepLogs = true;
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else usage(`unknown option ${a}`);
+  let values;
+  try {
+    ({ values } = util.parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        cluster: { type: 'boolean' },
+        quick: { type: 'boolean', default: false },
+        rounds: { type: 'string' },
+        json: { type: 'string' },
+        'max-minutes': { type: 'string' },
+        'keep-logs': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    usage(err.message.split('\n')[0]);
   }
-  if (o.rounds === null) o.rounds = o.quick ? 1 : 2;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const o = {
+    quick: values.quick,
+    rounds: values.rounds === undefined ? (values.quick ? 1 : 2) : Number(values.rounds),
+    json: values.json === undefined ? path.join(__dirname, 'results', 'cluster-latest.json') : path.resolve(values.json),
+    maxMinutes: values['max-minutes'] === undefined ? (values.quick ? 8 : 30) : Number(values['max-minutes']),
+    keepLogs: values['keep-logs'],
+  };
   if (!Number.isInteger(o.rounds) || o.rounds < 1) usage('--rounds must be an integer >= 1');
-  if (o.maxMinutes === null) o.maxMinutes = o.quick ? 8 : 30;
   return o;
 }
 

@@ -13,6 +13,7 @@
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 const { execFileSync } = require('node:child_process');
 const procs = require('./lib/procs');
 const { startRedis } = require('./lib/redis-server');
@@ -23,32 +24,43 @@ const ROOT = path.resolve(__dirname, '..');
 const USAGE = 'usage: pnpm bench [--quick] [--rounds N] [--only W1,W2,...] [--json FILE] [--max-minutes M] [--keep-logs]';
 
 function parseArgs(argv) {
-  const o = { quick: false, rounds: null, only: null, json: path.join(__dirname, 'results', 'latest.json'), maxMinutes: null, keepLogs: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) usage(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--quick') o.quick = true;
-    else if (a === '--rounds') o.rounds = Number(val());
-    else if (a === '--only') o.only = val().split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
-    else if (a === '--json') o.json = path.resolve(val());
-    else if (a === '--max-minutes') o.maxMinutes = Number(val());
-    else if (a === '--keep-logs') o.keepLogs = true;
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    } else usage(`unknown option ${a}`);
+  let values;
+  try {
+    ({ values } = util.parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        // bench/cluster.js reads its own line; here it only picks the mode.
+        cluster: { type: 'boolean' },
+        quick: { type: 'boolean', default: false },
+        rounds: { type: 'string' },
+        only: { type: 'string' },
+        json: { type: 'string' },
+        'max-minutes': { type: 'string' },
+        'keep-logs': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    usage(err.message.split('\n')[0]);
   }
-  if (o.rounds === null) o.rounds = o.quick ? 1 : 3;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const o = {
+    quick: values.quick,
+    rounds: values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds),
+    only: values.only === undefined ? null : values.only.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean),
+    json: values.json === undefined ? path.join(__dirname, 'results', 'latest.json') : path.resolve(values.json),
+    maxMinutes: values['max-minutes'] === undefined ? (values.quick ? 15 : 90) : Number(values['max-minutes']),
+    keepLogs: values['keep-logs'],
+  };
   if (!Number.isInteger(o.rounds) || o.rounds < 1) usage('--rounds must be an integer >= 1');
   if (o.only) {
     const known = WORKLOADS.map((w) => w.id);
     for (const id of o.only) if (!known.includes(id)) usage(`--only: unknown workload ${id} (known: ${known.join(', ')})`);
   }
-  if (o.maxMinutes === null) o.maxMinutes = o.quick ? 15 : 90;
   return o;
 }
 
