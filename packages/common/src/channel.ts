@@ -163,7 +163,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
   }
 }
 
-/** What a close during the handshake means, by close code; other codes are HANDSHAKE_REFUSED. */
+/**
+ * What a close during the handshake means, by close code; other codes are HANDSHAKE_REFUSED.
+ * A server sends 4004 during the handshake only for a protocol version it does not speak.
+ */
 const HANDSHAKE_CLOSE_CODES: ReadonlyMap<number, HandshakeErrorCode> = new Map([
   [CloseCode.AUTH_FAILED, 'SHARE_KEY_MISMATCH'],
   [CloseCode.HANDSHAKE_TIMEOUT, 'HANDSHAKE_TIMEOUT'],
