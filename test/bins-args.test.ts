@@ -4,7 +4,7 @@
  * on stdout, before any config is read or connection made; `--config` works anywhere, also as
  * `--config=FILE`.
  */
-import { cleanPrefix, clientConfig, FIXTURE_TASKS, randomPrefix, runBin, tmpDir, writeConfig, BINS } from './helpers';
+import { certFiles, cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, runBin, SHARE_KEY, tmpDir, workerConfig, writeConfig, BINS } from './helpers';
 
 type Bin = keyof typeof BINS;
 
@@ -77,6 +77,25 @@ describe('bin command lines', () => {
       const [bin, args, msg] = cases[i]!;
       expect({ bin, args, code: r.code, usage: r.stderr.includes(USAGE[bin]), stdout: r.stdout }).toEqual({ bin, args, code: 2, usage: true, stdout: '' });
       expect(r.stderr).toMatch(msg);
+    });
+  });
+
+  test('--log-level LEVEL reaches the config as log.level, where it is validated', async () => {
+    // A level no schema accepts: refused as a config error (exit 2) naming log.level, whether the
+    // schema lacks the key or lists the levels. So the flag is passed on, not swallowed or ignored.
+    const port = await freePort();
+    const configs: Record<Bin, string> = {
+      distributor: writeConfig(dir, 'll-d', distributorConfig(prefix, port)),
+      worker: writeConfig(dir, 'll-w', workerConfig(prefix, [port])),
+      watch: writeConfig(dir, 'll-watch', { share_key: SHARE_KEY, ...certFiles('watcher'), ...clientConfig(prefix) }),
+      taskmesh: writeConfig(dir, 'll-cli', clientConfig(prefix)),
+    };
+    const extra: Record<Bin, string[]> = { distributor: [], worker: ['--tasks', FIXTURE_TASKS], watch: ['--all'], taskmesh: ['ls'] };
+    const results = await Promise.all(BIN_NAMES.map((bin) => runBin(bin, [...extra[bin], '--config', configs[bin], '--log-level', 'no-such-level'], {}, 15000)));
+    results.forEach((r, i) => {
+      const bin = BIN_NAMES[i]!;
+      expect({ bin, code: r.code, stdout: r.stdout }).toEqual({ bin, code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/config error: log\.level/);
     });
   });
 
