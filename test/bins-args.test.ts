@@ -114,6 +114,17 @@ describe('bin command lines', () => {
     });
   });
 
+  test('a negative number is a value: --priority -5 is parsed, not taken for an option', async () => {
+    const cfg = writeConfig(dir, 'client-neg', clientConfig(prefix));
+    // A name the envelope rules refuse, so nothing is written: the error must be about the name.
+    const r = await runBin('taskmesh', ['submit', 'bad name!', '--priority', '-5', '--config', cfg], {}, 15000);
+    expect(r.code).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(/^taskmesh: name: /);
+    const missing = await runBin('taskmesh', ['submit', 'echo', '--priority', '-x', '--config', cfg], {}, 15000);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--priority needs a value/);
+  });
+
   test('without --config the bins read TASKMESH_CONFIG', async () => {
     const cfg = writeConfig(dir, 'client-env', clientConfig(prefix));
     const r = await runBin('taskmesh', ['status', 'no-such-task'], { TASKMESH_CONFIG: cfg }, 15000);
