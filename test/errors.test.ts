@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:https';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, HandshakeError, HANDSHAKE_ERROR_CODES, PROTOCOL_VERSION, ScriptError, TaskmeshError, type TlsMaterial } from '@taskmesh/common';
 import { connect, createLogger, fencedRefusal, listen, scriptReply, SCRIPT_REPLIES, type MeshServer, type ScriptName } from '@taskmesh/common/internal';
-import { certFiles, freePort, SHARE_KEY, type RoleFiles } from './helpers';
+import { certFiles, freePort, SHARE_KEY, waitFor, type RoleFiles } from './helpers';
 
 const pem = (files: RoleFiles): TlsMaterial => ({ key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8') });
 const log = createLogger('errors-test');
@@ -87,6 +87,38 @@ describe('handshake errors, server side (a real listener)', () => {
   test('an invalid frame instead of auth is closed with 4002 at once', async () => {
     const code = await rawAuth('{"type":"auth"}');
     expect(code).toBe(CloseCode.HANDSHAKE_TIMEOUT);
+  });
+});
+
+describe('TLS refusals on the server: the code decides the refused-connections reason', () => {
+  test('a certificate from another CA is CERT_REJECTED (certificate); an unlisted name is PEER_NOT_ALLOWED (allow_list)', async () => {
+    const reasons: string[] = [];
+    const server = await listen({
+      id: 'errors-allow-d',
+      role: 'distributor',
+      tls: pem(certFiles('distributor')),
+      shareKey: SHARE_KEY,
+      host: '127.0.0.1',
+      port: 0,
+      maxPayload: 1 << 20,
+      allow: ['worker'],
+      accept: ['worker'],
+      log,
+      onRefused: (reason) => reasons.push(reason),
+      onChannel: (ch) => ch.close(),
+    });
+    const dial = (tls: TlsMaterial) => connect({ id: 'errors-refused', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port: server.port, maxPayload: 1 << 20, allow: [], log });
+    try {
+      const other = pem(certFiles('worker', 'other'));
+      // Its own cert from the other CA; it trusts the real server, so the refusal is the server's.
+      expect(await caught(dial({ key: other.key, cert: other.cert, ca: workerTls.ca }))).toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
+      await waitFor('the CA refusal counted', () => reasons.length === 1);
+      expect(await caught(dial(watcherTls))).toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
+      await waitFor('the allow-list refusal counted', () => reasons.length === 2);
+      expect(reasons).toEqual(['certificate', 'allow_list']);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { TlsMaterial } from './config';
 import { clientProof, newNonce, proofMatches, serverProof } from './auth';
 import { BATCH_MAX_BYTES, BATCH_MAX_FRAMES, CloseCode, decodeFrame, encodeFrame, PROTOCOL_VERSION, type Message, type MessageOf } from './protocol';
-import { clientTlsOptions, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
+import { clientTlsOptions, peerRefusal, refusalReason, serverTlsOptions, peerNames, peerCertExpiry } from './tls';
 import type { Logger } from './log';
 import type { RefusalReason } from './metrics';
 import { HandshakeError, type HandshakeErrorCode } from './errors';
@@ -248,11 +248,11 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
   server.on('secureConnection', (socket: TLSSocket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    const why = refusalReason(socket, opts.allow);
-    if (why) {
+    const refusal = peerRefusal(socket, opts.allow);
+    const why = refusal?.message;
+    if (refusal) {
       log.warn('refused connection', { remote: socket.remoteAddress, reason: why });
-      // An unauthorized socket failed the CA check; an authorized one failed only the allow-list.
-      refused(socket.authorized ? 'allow_list' : 'certificate');
+      refused(refusal.code === 'PEER_NOT_ALLOWED' ? 'allow_list' : 'certificate');
       socket.destroy();
     }
   });

@@ -5,6 +5,7 @@
  */
 import type { TLSSocket, PeerCertificate } from 'node:tls';
 import type { TlsMaterial } from './config';
+import { HandshakeError } from './errors';
 
 export const TLS_HANDSHAKE_TIMEOUT_MS = 5000;
 
@@ -54,12 +55,24 @@ export function peerCertExpiry(socket: TLSSocket): number | null {
   return Number.isFinite(t) ? t : null;
 }
 
-/** Why a client socket is not acceptable, or null when it is. */
-export function refusalReason(socket: TLSSocket, allow: readonly string[]): string | null {
-  if (!socket.authorized) return `client certificate refused: ${String(socket.authorizationError ?? 'no certificate')}`;
+/**
+ * Why a client socket is not acceptable, or null when it is: CERT_REJECTED (TLS refused its
+ * certificate; `tlsCode` holds TLS's reason, e.g. CERT_HAS_EXPIRED) or PEER_NOT_ALLOWED (its names
+ * are not in the allow-list).
+ */
+export function peerRefusal(socket: TLSSocket, allow: readonly string[]): HandshakeError | null {
+  if (!socket.authorized) {
+    const tlsCode = socket.authorizationError ? String(socket.authorizationError) : 'NO_CERTIFICATE';
+    return new HandshakeError('CERT_REJECTED', `client certificate refused: ${String(socket.authorizationError ?? 'no certificate')}`, { tlsCode });
+  }
   if (allow.length > 0) {
     const names = peerNames(socket);
-    if (!names.some((n) => allow.includes(n))) return `client certificate names [${names.join(', ')}] are not in the allow-list`;
+    if (!names.some((n) => allow.includes(n))) return new HandshakeError('PEER_NOT_ALLOWED', `client certificate names [${names.join(', ')}] are not in the allow-list`);
   }
   return null;
+}
+
+/** Why a client socket is not acceptable, as one line, or null when it is. */
+export function refusalReason(socket: TLSSocket, allow: readonly string[]): string | null {
+  return peerRefusal(socket, allow)?.message ?? null;
 }
