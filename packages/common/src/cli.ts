@@ -1,6 +1,7 @@
 /**
- * `taskmesh`: submit, status, wait, cancel, retry, ls, certs, dashboard. Exit codes: 0 ok, 1 task FAILED/CANCELLED,
- * 2 usage or config error, 3 unknown task id, 124 wait timed out.
+ * `taskmesh`: submit, status, wait, cancel, retry, ls, certs, dashboard; `--help` anywhere prints
+ * the usage. Exit codes: 0 ok, 1 task FAILED/CANCELLED, 2 usage or config error, 3 unknown task
+ * id, 124 wait timed out.
  */
 import { TaskClient, type SubmitOptions } from './client';
 import { loadConfig } from './config';
@@ -48,7 +49,10 @@ const COMMANDS = {
 } as const;
 
 type Command = keyof typeof COMMANDS;
-/** Every option of every command: the first pass, which only has to find the command. */
+/**
+ * Every option of every command: the first pass, which only has to find the command. An option
+ * name means the same (type) in every command that has it.
+ */
 const ALL_OPTIONS = Object.assign({}, COMMON_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options)) as typeof COMMON_OPTIONS &
   (typeof COMMANDS)[Command]['options'];
 /** Options whose value may be a negative number (`--priority -5`). */
