@@ -4,7 +4,21 @@
  * on stdout, before any config is read or connection made; `--config` works anywhere, also as
  * `--config=FILE`.
  */
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, runBin, SHARE_KEY, tmpDir, workerConfig, writeConfig, BINS } from './helpers';
+import {
+  certFiles,
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  runBin,
+  SHARE_KEY,
+  tmpDir,
+  workerConfig,
+  writeConfig,
+  BINS,
+} from './helpers';
 
 type Bin = keyof typeof BINS;
 
@@ -91,7 +105,9 @@ describe('bin command lines', () => {
       taskmesh: writeConfig(dir, 'll-cli', clientConfig(prefix)),
     };
     const extra: Record<Bin, string[]> = { distributor: [], worker: ['--tasks', FIXTURE_TASKS], watch: ['--all'], taskmesh: ['ls'] };
-    const results = await Promise.all(BIN_NAMES.map((bin) => runBin(bin, [...extra[bin], '--config', configs[bin], '--log-level', 'no-such-level'], {}, 15000)));
+    const results = await Promise.all(
+      BIN_NAMES.map((bin) => runBin(bin, [...extra[bin], '--config', configs[bin], '--log-level', 'no-such-level'], {}, 15000)),
+    );
     results.forEach((r, i) => {
       const bin = BIN_NAMES[i]!;
       expect({ bin, code: r.code, stdout: r.stdout }).toEqual({ bin, code: 2, stdout: '' });

@@ -12,7 +12,11 @@ import { CloseCode, HandshakeError, HANDSHAKE_ERROR_CODES, PROTOCOL_VERSION, Scr
 import { connect, createLogger, fencedRefusal, listen, scriptReply, SCRIPT_REPLIES, type MeshServer, type ScriptName } from '@taskmesh/common/internal';
 import { certFiles, freePort, SHARE_KEY, waitFor, type RoleFiles } from './helpers';
 
-const pem = (files: RoleFiles): TlsMaterial => ({ key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8') });
+const pem = (files: RoleFiles): TlsMaterial => ({
+  key: readFileSync(files.key, 'utf8'),
+  cert: readFileSync(files.cert, 'utf8'),
+  ca: readFileSync(files.ca, 'utf8'),
+});
 const log = createLogger('errors-test');
 const workerTls = pem(certFiles('worker'));
 const watcherTls = pem(certFiles('watcher'));
@@ -107,7 +111,8 @@ describe('TLS refusals on the server: the code decides the refused-connections r
       onRefused: (reason) => reasons.push(reason),
       onChannel: (ch) => ch.close(),
     });
-    const dial = (tls: TlsMaterial) => connect({ id: 'errors-refused', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port: server.port, maxPayload: 1 << 20, allow: [], log });
+    const dial = (tls: TlsMaterial) =>
+      connect({ id: 'errors-refused', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port: server.port, maxPayload: 1 << 20, allow: [], log });
     try {
       const other = pem(certFiles('worker', 'other'));
       // Its own cert from the other CA; it trusts the real server, so the refusal is the server's.
@@ -143,7 +148,8 @@ describe('handshake errors, client side (a scripted server)', () => {
     await new Promise<void>((resolve) => https.close(() => resolve()));
   });
 
-  const dial = (allow: string[] = []) => connect({ id: 'errors-client', role: 'worker', tls: workerTls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow, log });
+  const dial = (allow: string[] = []) =>
+    connect({ id: 'errors-client', role: 'worker', tls: workerTls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow, log });
   const hello = (v = PROTOCOL_VERSION) => JSON.stringify({ type: 'hello', v, role: 'distributor', id: 'fake-d', nonce: 'n'.repeat(32) });
 
   test.each([
@@ -189,7 +195,19 @@ describe('handshake errors, client side (a scripted server)', () => {
 
   test('nobody listening is not a handshake error: the socket error passes as it is', async () => {
     const closed = await freePort();
-    const err = await caught(connect({ id: 'errors-client', role: 'worker', tls: workerTls, shareKey: SHARE_KEY, host: '127.0.0.1', port: closed, maxPayload: 1 << 20, allow: [], log }));
+    const err = await caught(
+      connect({
+        id: 'errors-client',
+        role: 'worker',
+        tls: workerTls,
+        shareKey: SHARE_KEY,
+        host: '127.0.0.1',
+        port: closed,
+        maxPayload: 1 << 20,
+        allow: [],
+        log,
+      }),
+    );
     expect(err).not.toBeInstanceOf(HandshakeError);
     expect(err).toMatchObject({ code: 'ECONNREFUSED' });
   });
@@ -245,7 +263,11 @@ describe('Lua replies map to meanings in one table', () => {
 
   test('a refused fenced write is FENCED_WRITE_REFUSED; other replies are not refusals', () => {
     const fence = { epoch: 3, assignment: 'a1' };
-    expect(fencedRefusal('finish', scriptReply('finish', 0), 't1', fence)).toMatchObject({ name: 'ScriptError', code: 'FENCED_WRITE_REFUSED', script: 'finish' });
+    expect(fencedRefusal('finish', scriptReply('finish', 0), 't1', fence)).toMatchObject({
+      name: 'ScriptError',
+      code: 'FENCED_WRITE_REFUSED',
+      script: 'finish',
+    });
     expect(fencedRefusal('start', scriptReply('start', 0), 't1', fence)).toMatchObject({ code: 'FENCED_WRITE_REFUSED', script: 'start' });
     expect(fencedRefusal('finish', scriptReply('finish', 1), 't1', fence)).toBeNull();
     expect(fencedRefusal('requeue', scriptReply('requeue', 0), 't1', fence)).toBeNull();

@@ -33,7 +33,11 @@ export interface CommandLine<O extends Options> {
  * parseArgs refuses a value that starts with `-` unless it is written `--opt=-5`, and `--priority -5`
  * must keep working.
  */
-export function parseCommandLine<O extends Options>(argv: readonly string[], options: O, opts: { positionals?: boolean; numeric?: readonly string[] } = {}): CommandLine<O> {
+export function parseCommandLine<O extends Options>(
+  argv: readonly string[],
+  options: O,
+  opts: { positionals?: boolean; numeric?: readonly string[] } = {},
+): CommandLine<O> {
   const args = joinNegativeValues(argv, opts.numeric ?? []);
   try {
     const r = parseArgs({ args, options, strict: true, allowPositionals: opts.positionals ?? false });

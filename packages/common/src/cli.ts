@@ -181,7 +181,13 @@ async function run(argv: string[]): Promise<number> {
   if (p.cmd === 'certs') {
     const dir = p.args[0]!;
     const namesFlag = stringFlag(p, 'names');
-    const names = namesFlag !== undefined ? namesFlag.split(',').map((s) => s.trim()).filter(Boolean) : DEFAULT_CERT_NAMES;
+    const names =
+      namesFlag !== undefined
+        ? namesFlag
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : DEFAULT_CERT_NAMES;
     if (names.length === 0) throw new UsageError('--names needs at least one name');
     const files = await generateDevCerts(dir, { names });
     out(`CA: ${files.ca}`);

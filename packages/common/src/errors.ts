@@ -125,7 +125,11 @@ export class HandshakeError extends TaskmeshError {
 /** A Lua script refused a write (its fence moved on) or gave a reply its caller cannot read. */
 export class ScriptError extends TaskmeshError {
   declare readonly code: ScriptErrorCode;
-  constructor(code: ScriptErrorCode, readonly script: string, message: string) {
+  constructor(
+    code: ScriptErrorCode,
+    readonly script: string,
+    message: string,
+  ) {
     super(code, message);
     this.name = 'ScriptError';
   }

@@ -1,6 +1,15 @@
 /** `taskmesh-worker --config FILE --tasks PATH [--concurrency N] [--log-level LEVEL]` */
 import { loadConfig, UsageError } from '@taskmesh/common';
-import { COMMON_OPTIONS, commonOverrides, configPath, createLogger, exitOnConfigError, exitOnUsageError, parseCommandLine, runMain } from '@taskmesh/common/internal';
+import {
+  COMMON_OPTIONS,
+  commonOverrides,
+  configPath,
+  createLogger,
+  exitOnConfigError,
+  exitOnUsageError,
+  parseCommandLine,
+  runMain,
+} from '@taskmesh/common/internal';
 import { loadTasks } from './task-loader';
 import { Worker } from './worker';
 
