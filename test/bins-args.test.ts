@@ -130,6 +130,22 @@ describe('bin command lines', () => {
     });
   });
 
+  test('taskmesh dashboard (the taskmesh-dashboard bin) takes --help, refuses usage errors and passes --log-level on', async () => {
+    const usage = 'usage: taskmesh dashboard --config FILE';
+    const help = await runBin('taskmesh', ['dashboard', '--help'], {}, 15000);
+    expect({ code: help.code, stderr: help.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(help.stdout.startsWith(usage)).toBe(true);
+    expect(help.stdout).toContain('--log-level LEVEL');
+    for (const args of [['--frobnicate'], ['--log-level'], ['extra']]) {
+      const r = await runBin('taskmesh', ['dashboard', ...args], {}, 15000);
+      expect({ args, code: r.code, stdout: r.stdout, usage: r.stderr.includes(usage) }).toEqual({ args, code: 2, stdout: '', usage: true });
+    }
+    const cfg = writeConfig(dir, 'll-dash', { id: 'args-dash', share_key: SHARE_KEY, ...certFiles('watcher'), ...clientConfig(prefix) });
+    const bad = await runBin('taskmesh', ['dashboard', '--config', cfg, '--log-level', 'no-such-level'], {}, 15000);
+    expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/config error: log\.level/);
+  });
+
   test('a negative number is a value: --priority -5 is parsed, not taken for an option', async () => {
     const cfg = writeConfig(dir, 'client-neg', clientConfig(prefix));
     // A name the envelope rules refuse, so nothing is written: the error must be about the name.

@@ -3,11 +3,12 @@
  * page's address, runs until SIGTERM/SIGINT, then closes and resolves with the exit code:
  * 0 after a signal, 1 when it could not start (the port is taken), 2 for a usage or config error.
  */
-import { parseArgs } from 'node:util';
-import { ConfigError, configPathFromArgs, loadConfig, type DashboardConfig } from '@taskmesh/common';
+import { ConfigError, loadConfig, type DashboardConfig } from '@taskmesh/common';
+import { COMMON_OPTIONS, commonOverrides, configPath, parseCommandLine, type Values } from '@taskmesh/common/internal';
 import { Dashboard } from './dashboard';
 
-const USAGE = 'usage: taskmesh dashboard --config FILE [--port N]';
+const USAGE = 'usage: taskmesh dashboard --config FILE [--port N] [--log-level LEVEL]';
+const OPTIONS = { ...COMMON_OPTIONS, port: { type: 'string' } } as const;
 const HELP = `${USAGE}
 
 A live web page of the mesh: workers, distributors, queue depths, running tasks with live
@@ -15,6 +16,7 @@ progress, recent failures and the dead list, with buttons to cancel and retry.
   --config FILE  a dashboard config (role dashboard: redis.*, key/cert/ca, share_key, dashboard.*);
                  TASKMESH_CONFIG if absent
   --port N       overrides dashboard.port (0 = any free port)
+  --log-level L  overrides log.level
 It binds dashboard.host (127.0.0.1 by default). Cancel and retry need dashboard.token
 (Authorization: Bearer; the page asks for it) or, with dashboard.tls, a client certificate.
 Exit codes: 0 after SIGTERM/SIGINT, 1 could not start, 2 usage or config error.`;
@@ -25,9 +27,9 @@ function usageError(msg: string): number {
 }
 
 export async function runDashboardCli(argv: readonly string[]): Promise<number> {
-  let values: { config?: string; port?: string; help?: boolean };
+  let values: Values<typeof OPTIONS>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options: { config: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: false }));
+    ({ values } = parseCommandLine(argv, OPTIONS));
   } catch (err) {
     return usageError((err as Error).message);
   }
@@ -42,7 +44,7 @@ export async function runDashboardCli(argv: readonly string[]): Promise<number> 
   }
   let config: DashboardConfig;
   try {
-    config = loadConfig('dashboard', configPathFromArgs(argv), port === undefined ? {} : { dashboard: { port } });
+    config = loadConfig('dashboard', configPath(values), { ...commonOverrides(values), ...(port === undefined ? {} : { dashboard: { port } }) });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`taskmesh: config error: ${err.message}\n`);
