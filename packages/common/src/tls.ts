@@ -67,7 +67,8 @@ export function peerRefusal(socket: TLSSocket, allow: readonly string[]): Handsh
   }
   if (allow.length > 0) {
     const names = peerNames(socket);
-    if (!names.some((n) => allow.includes(n))) return new HandshakeError('PEER_NOT_ALLOWED', `client certificate names [${names.join(', ')}] are not in the allow-list`);
+    if (!names.some((n) => allow.includes(n)))
+      return new HandshakeError('PEER_NOT_ALLOWED', `client certificate names [${names.join(', ')}] are not in the allow-list`);
   }
   return null;
 }
