@@ -224,6 +224,12 @@ describe('dashboard', () => {
     await row.waitFor();
     await expect(row.locator('.error').textContent()).resolves.toContain('flaky failure on attempt 1');
     await row.locator('button.retry').click();
+    // The click's request is asynchronous: wait until the retry is recorded (a second attempt or a
+    // state past FAILED), or wait() would return the old FAILED at once.
+    await waitFor('the retry recorded', async () => {
+      const rec = await client.status(id);
+      return rec && (rec.state !== 'FAILED' || rec.attempts > 1) ? rec : null;
+    });
     const done = await client.wait(id, { timeoutMs: 15000 });
     expect(done.state).toBe('END');
     expect(done.result).toEqual({ attempt: 2 });
