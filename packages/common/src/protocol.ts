@@ -91,15 +91,16 @@ export type Message =
   | { type: 'revoke'; id: string; epoch: number; reason: 'taken-over' | 'cancelled' }
   | { type: 'error'; code: string; message: string }
   | { type: 'batch'; frames: Message[] }
-  | { type: 'watch'; sub: string; task?: string; name?: string; all?: true; since?: WatchSince }
+  | { type: 'watch'; sub: string; task?: string; name?: string; all?: true; since?: WatchSince; batch?: true }
   | { type: 'unwatch'; sub: string }
   | { type: 'event'; sub: string; event: TaskEvent }
+  | { type: 'events'; sub: string; events: TaskEvent[] }
   | { type: 'watch_end'; sub: string; reason: WatchEndReason };
 
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
-type FieldKind = 'done-state' | 'frames' | 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'any' | 'task' | 'role-d' | 'role-c' | 'revoke-reason' | 'true' | 'since' | 'task-event' | 'watch-end-reason';
+type FieldKind = 'done-state' | 'frames' | 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'any' | 'task' | 'role-d' | 'role-c' | 'revoke-reason' | 'true' | 'since' | 'task-event' | 'task-events' | 'watch-end-reason';
 type FieldSpec = Record<string, FieldKind | `${FieldKind}?`>;
 
 const SCHEMAS: Record<MessageType, FieldSpec> = {
@@ -118,14 +119,27 @@ const SCHEMAS: Record<MessageType, FieldSpec> = {
   revoke: { id: 'string', epoch: 'int', reason: 'revoke-reason' },
   error: { code: 'string', message: 'string' },
   batch: { frames: 'frames' },
-  watch: { sub: 'string', task: 'string?', name: 'string?', all: 'true?', since: 'since?' },
+  watch: { sub: 'string', task: 'string?', name: 'string?', all: 'true?', since: 'since?', batch: 'true?' },
   unwatch: { sub: 'string' },
   event: { sub: 'string', event: 'task-event' },
+  events: { sub: 'string', events: 'task-events' },
   watch_end: { sub: 'string', reason: 'watch-end-reason' },
 };
 
 const SINCE_SPEC: FieldSpec = { attempt: 'int', seq: 'int' };
-const TASK_EVENT_SPEC: FieldSpec = { task: 'string', name: 'string', attempt: 'int', seq: 'int', ts: 'number', type: 'string' };
+
+/** Events one `events` frame carries at most (the worker also keeps each frame within BATCH_MAX_BYTES). */
+export const EVENTS_MAX = 1000;
+
+/**
+ * The common fields of a task event, checked field by field without the generic spec walk: an
+ * `events` frame holds hundreds of them, and this check runs for each (docs/protocol.md, "Events").
+ */
+function isTaskEvent(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const e = v as Record<string, unknown>;
+  return check('string', e.task) && check('string', e.name) && check('int', e.attempt) && check('int', e.seq) && check('number', e.ts) && check('string', e.type);
+}
 
 const TASK_SPEC: FieldSpec = { id: 'string', name: 'string', config: 'any', epoch: 'int', assignment: 'string', attempt: 'int', state_optional: 'boolean' };
 
@@ -145,7 +159,8 @@ function check(kind: FieldKind, v: unknown): boolean {
     case 'frames': return Array.isArray(v) && v.length >= 1 && v.length <= BATCH_MAX_FRAMES;
     case 'true': return v === true;
     case 'since': return typeof v === 'object' && v !== null && checkFields(SINCE_SPEC, v as Record<string, unknown>) === null;
-    case 'task-event': return typeof v === 'object' && v !== null && checkFields(TASK_EVENT_SPEC, v as Record<string, unknown>) === null;
+    case 'task-event': return isTaskEvent(v);
+    case 'task-events': return Array.isArray(v) && v.length >= 1 && v.length <= EVENTS_MAX && v.every(isTaskEvent);
     case 'watch-end-reason': return v === 'ended' || v === 'not-here' || v === 'unwatched';
   }
 }
