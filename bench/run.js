@@ -20,7 +20,7 @@ const report = require('./lib/report');
 const WORKLOADS = require('./workloads');
 
 const ROOT = path.resolve(__dirname, '..');
-const USAGE = 'usage: pnpm bench [--quick] [--rounds N] [--only W1,W2,...] [--json FILE] [--max-minutes M] [--keep-logs]';
+const USAGE = 'usage: pnpm bench [--quick] [--rounds N] [--only W1,W2,...] [--json FILE] [--max-minutes M] [--keep-logs] [--cpu-prof DIR]';
 
 function parseArgs(argv) {
   const o = { quick: false, rounds: null, only: null, json: path.join(__dirname, 'results', 'latest.json'), maxMinutes: null, keepLogs: false };
@@ -37,6 +37,9 @@ function parseArgs(argv) {
     else if (a === '--json') o.json = path.resolve(val());
     else if (a === '--max-minutes') o.maxMinutes = Number(val());
     else if (a === '--keep-logs') o.keepLogs = true;
+    // V8 CPU profiles of the taskmesh workers into DIR (bench/systems/taskmesh.js); profile the
+    // bench process itself (the watcher, the producers) with `node --cpu-prof bench/run.js`.
+    else if (a === '--cpu-prof') process.env.BENCH_CPU_PROF = path.resolve(val());
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
