@@ -11,6 +11,7 @@
  */
 import type { Message, MessageOf, TaskEvent } from '@taskmesh/common';
 import type { Channel, Logger } from '@taskmesh/common/internal';
+import { eventJson, eventPrefix } from './event-json';
 import { Feed, WatcherConn, type EventSource, type Sub } from './watch-conn';
 
 export interface WatchHubOptions {
@@ -34,8 +35,10 @@ export interface WatchHubOptions {
 /** One attempt's events on this worker, in a ring of `capacity`, with their JSON once a watcher needed it. */
 class AttemptBuffer implements EventSource {
   private readonly ring: TaskEvent[] = [];
-  /** JSON.stringify of the event in the same slot, filled when first sent. */
+  /** The event in the same slot as JSON text, filled when first sent. */
   private readonly json: Array<string | undefined> = [];
+  /** What the JSON of each of its events starts with (event-json.ts), made when first needed. */
+  private prefix: string | undefined;
   private start = 0;
   lastSeq = 0;
   lostMark = 0;
@@ -69,7 +72,7 @@ class AttemptBuffer implements EventSource {
 
   jsonAt(seq: number): string {
     const i = (this.start + (seq - this.firstSeq)) % this.ring.length;
-    return (this.json[i] ??= JSON.stringify(this.ring[i]));
+    return (this.json[i] ??= eventJson(this.ring[i]!, (this.prefix ??= eventPrefix(this.task, this.name, this.attempt))));
   }
 
   /** The cursor of a subscription here; a new one starts at the newest event (the one just pushed). */
