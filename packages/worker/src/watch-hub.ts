@@ -35,7 +35,7 @@ export interface WatchHubOptions {
 /** One attempt's events on this worker, in a ring of `capacity`, with their JSON once a watcher needed it. */
 class AttemptBuffer implements EventSource {
   private readonly ring: TaskEvent[] = [];
-  /** The event in the same slot as JSON text, filled when first sent. */
+  /** The event in the same slot as JSON text, filled when first sent to one of several subscriptions. */
   private readonly json: Array<string | undefined> = [];
   /** What the JSON of each of its events starts with (event-json.ts), made when first needed. */
   private prefix: string | undefined;
@@ -72,7 +72,13 @@ class AttemptBuffer implements EventSource {
 
   jsonAt(seq: number): string {
     const i = (this.start + (seq - this.firstSeq)) % this.ring.length;
-    return (this.json[i] ??= eventJson(this.ring[i]!, (this.prefix ??= eventPrefix(this.task, this.name, this.attempt))));
+    const cached = this.json[i];
+    if (cached !== undefined) return cached;
+    const j = eventJson(this.ring[i]!, (this.prefix ??= eventPrefix(this.task, this.name, this.attempt)));
+    // Kept only when another subscription will read it too: for one watcher it would only keep
+    // a thousand strings alive for the garbage collector to move to the old generation.
+    if (this.feeds.size > 1) this.json[i] = j;
+    return j;
   }
 
   /** The cursor of a subscription here; a new one starts at the newest event (the one just pushed). */
