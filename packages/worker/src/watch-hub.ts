@@ -260,6 +260,8 @@ export class WatchHub {
     if (s.kind === 'all') this.allSubs.delete(s);
     else this.nameSubs.get(s.target)?.delete(s);
     if (s.kind === 'name' && this.nameSubs.get(s.target)?.size === 0) this.nameSubs.delete(s.target);
+    // Its cursors in every task it reached: a long task must not keep a gone watcher's connection alive.
+    for (const b of this.tasks.values()) b.feeds.delete(s);
   }
 
   private error(conn: WatcherConn, code: string, message: string): void {
