@@ -27,7 +27,7 @@ const FIGURES = [
  */
 async function watchOne(cluster, n) {
   // The task waits `wait` ms before its first event, so the watcher is subscribed by then.
-  const [job] = makeJobs(1, 'progress', { n, wait: 500 });
+  const [job] = makeJobs(1, 'progress', { n, wait: 1000 });
   const lat = [];
   let firstSent = Infinity;
   let lastRecv = 0;
@@ -46,6 +46,8 @@ async function watchOne(cluster, n) {
   } finally {
     await stop();
   }
+  // A watcher that subscribed only after the task ended saw none of it: not a figure to report.
+  if (lat.length === 0) throw new Error(`the watcher received none of the ${n} events (not subscribed within the task's ${job.data.wait} ms wait: machine overloaded?)`);
   return { lat, firstSent, lastRecv };
 }
 
