@@ -169,7 +169,7 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
     const file = path.join(dir, `worker-${i + 1}.json`);
     fs.writeFileSync(file, JSON.stringify(wcfg, null, 2));
     // --cpu-prof DIR (bench/run.js): V8 profiles of the workers, written when they exit (SIGTERM in stop()).
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
     const child = cluster.adopt(procs.start(`taskmesh-worker-${i + 1}`, process.execPath, [...prof, WORKER_BIN, '--config', file, '--tasks', TASKS, '--concurrency', String(concurrency)], { cwd: ROOT, env, ipc: true }));
     child.ready = false;
     child.workerId = wid;
