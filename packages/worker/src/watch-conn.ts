@@ -74,7 +74,7 @@ export class Feed {
  * for sub-millisecond delivery, large enough that one write carries many events (a write and its
  * TLS record cost about as much as serialising a hundred small events).
  */
-export const FLUSH_AGE_MS = 0.2;
+const FLUSH_AGE_MS = 0.2;
 /** While the socket is full, how often the connection tries again. */
 const RETRY_MS = 10;
 /** Frames one `batch` and events one `events` frame carry at most (protocol.ts BATCH_MAX_FRAMES, EVENTS_MAX). */
