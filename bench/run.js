@@ -21,7 +21,7 @@ const report = require('./lib/report');
 const WORKLOADS = require('./workloads');
 
 const ROOT = path.resolve(__dirname, '..');
-const USAGE = 'usage: pnpm bench [--quick] [--rounds N] [--only W1,W2,...] [--json FILE] [--max-minutes M] [--keep-logs]';
+const USAGE = 'usage: pnpm bench [--quick] [--rounds N] [--only W1,W2,...] [--json FILE] [--max-minutes M] [--keep-logs] [--cpu-prof DIR]';
 
 function parseArgs(argv) {
   let values;
@@ -38,6 +38,7 @@ function parseArgs(argv) {
         json: { type: 'string' },
         'max-minutes': { type: 'string' },
         'keep-logs': { type: 'boolean', default: false },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -48,6 +49,9 @@ function parseArgs(argv) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
+  // V8 CPU profiles of the taskmesh workers into DIR (bench/systems/taskmesh.js); profile the
+  // bench process itself (the watcher, the producers) with `node --cpu-prof bench/run.js`.
+  if (values['cpu-prof'] !== undefined) process.env.BENCH_CPU_PROF = path.resolve(values['cpu-prof']);
   const o = {
     quick: values.quick,
     rounds: values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds),

@@ -44,6 +44,17 @@ describe('a Python watcher', () => {
     expect(events.map(({ seq, type }) => [seq, type])).toEqual(ts.map(({ seq, type }) => [seq, type]));
     expect(events.at(-1)).toMatchObject({ type: 'state', state: 'END', result: { n: 10, attempt: 1 } });
 
+    // The frames it read were `events` frames (it asked for `batch`); without `batch` the worker
+    // sends one `event` frame per event, and the events are the same.
+    const raw = await runPython([...base, '--raw']);
+    expect(raw.stderr).toMatch(/"type":"events","sub":"py1","events":\[/);
+    expect(raw.stderr).not.toMatch(/"type":"event","sub"/);
+    const single = await runPython([...base, '--no-batch', '--raw']);
+    expect(single.code).toBe(0);
+    expect(single.stderr).toMatch(/"type":"event","sub":"py1","event":\{/);
+    expect(single.stderr).not.toMatch(/"type":"events"/);
+    expect(single.stdout).toBe(py.stdout);
+
     // Resuming with since from Python: only what came after, then the end.
     const resumed = await runPython([...base, '--since', '1:8']);
     const after = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as TaskEvent);

@@ -119,6 +119,12 @@ class TaskmeshCluster extends ClusterBase {
   async closeClients() {
     this.redis.disconnect();
   }
+
+  async stop() {
+    // A profiled worker writes its profile only when it exits by itself: SIGTERM is a graceful stop.
+    if (process.env.BENCH_CPU_PROF) await Promise.all(this.workers.map((c) => procs.stop(c, 'SIGTERM', 5000)));
+    await super.stop();
+  }
 }
 
 let certsDir = null;
@@ -162,7 +168,9 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
     const wcfg = { id: wid, share_key: shareKey, ...tls('worker'), redis, host: '127.0.0.1', port: 0, distributors: [['127.0.0.1', dport]], concurrency };
     const file = path.join(dir, `worker-${i + 1}.json`);
     fs.writeFileSync(file, JSON.stringify(wcfg, null, 2));
-    const child = cluster.adopt(procs.startNode(`taskmesh-worker-${i + 1}`, WORKER_BIN, ['--config', file, '--tasks', TASKS, '--concurrency', String(concurrency)], { cwd: ROOT, env, ipc: true }));
+    // --cpu-prof DIR (bench/run.js): V8 profiles of the workers, written when they exit (SIGTERM in stop()).
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+    const child = cluster.adopt(procs.start(`taskmesh-worker-${i + 1}`, process.execPath, [...prof, WORKER_BIN, '--config', file, '--tasks', TASKS, '--concurrency', String(concurrency)], { cwd: ROOT, env, ipc: true }));
     child.ready = false;
     child.workerId = wid;
     return child;

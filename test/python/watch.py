@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """A taskmesh watcher in Python, written from docs/protocol.md alone (standard library plus
 Debian's python3-websockets). It watches one task on one worker and prints each event as one
-JSON line, until the attempt's final state event (or `watch_end`).
+JSON line, until the attempt's final state event (or `watch_end`). It asks for batched delivery
+(`"batch": true`), so events come many to an `events` frame; `--no-batch` asks for one `event`
+frame per event instead.
 
 usage: watch.py --host H --port P --ca CA --cert CERT --key KEY --share-key K --id ID --task T
-                [--since ATTEMPT:SEQ] [--raw]
+                [--since ATTEMPT:SEQ] [--no-batch] [--raw]
 --raw also prints every frame received to stderr.
 """
 import argparse
@@ -37,6 +39,7 @@ async def main():
     for a in ("host", "port", "ca", "cert", "key", "share-key", "id", "task"):
         ap.add_argument("--" + a, required=True)
     ap.add_argument("--since")
+    ap.add_argument("--no-batch", action="store_true")
     ap.add_argument("--raw", action="store_true")
     args = ap.parse_args()
 
@@ -75,6 +78,8 @@ async def main():
             sys.exit("server failed the share_key proof")
 
         watch = {"type": "watch", "sub": "py1", "task": args.task}
+        if not args.no_batch:
+            watch["batch"] = True
         if args.since:
             attempt, seq = args.since.split(":")
             watch["since"] = {"attempt": int(attempt), "seq": int(seq)}
@@ -84,10 +89,15 @@ async def main():
             t = f["type"]
             if t == "ping":
                 await send({"type": "pong", "ts": f["ts"]})
-            elif t == "event" and f["sub"] == "py1":
-                ev = f["event"]
-                print(json.dumps(ev, separators=(",", ":")), flush=True)
-                if ev["type"] == "state" and ev["state"] != "RUNNING":
+            elif t in ("event", "events") and f["sub"] == "py1":
+                # `events` carries a list of events in (attempt, seq) order; `event` carries one.
+                final = False
+                for ev in f["events"] if t == "events" else [f["event"]]:
+                    print(json.dumps(ev, separators=(",", ":")), flush=True)
+                    if ev["type"] == "state" and ev["state"] != "RUNNING":
+                        final = True
+                        break
+                if final:
                     break
             elif t == "watch_end" and f["sub"] == "py1":
                 print(json.dumps({"watch_end": f["reason"]}), flush=True)

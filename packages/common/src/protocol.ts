@@ -84,6 +84,8 @@ export type DoneState = (typeof DONE_STATES)[number];
 /** Frames that one `batch` frame carries at most, and its size bound (below any sane maxPayload). */
 export const BATCH_MAX_FRAMES = 1000;
 export const BATCH_MAX_BYTES = 65536;
+/** Events one `events` frame carries at most (the worker also keeps each frame within BATCH_MAX_BYTES). */
+export const EVENTS_MAX = 1000;
 
 export interface TaskRef {
   id: string;
@@ -137,11 +139,16 @@ const SINGLE_FRAMES = {
   error: frame('error', { code: Str, message: Str }, 'both: the last frame was not acceptable (code BAD_FRAME or UNEXPECTED_FRAME). Never answered.'),
   watch: frame(
     'watch',
-    { sub: Str, task: Type.Optional(Str), name: Type.Optional(Str), all: Type.Optional(Type.Literal(true)), since: Type.Optional(WatchSinceSchema) },
-    'watcher -> worker: subscribe. Exactly one of task, name or all; since only with task (the worker answers BAD_FRAME otherwise).',
+    { sub: Str, task: Type.Optional(Str), name: Type.Optional(Str), all: Type.Optional(Type.Literal(true)), since: Type.Optional(WatchSinceSchema), batch: Type.Optional(Type.Literal(true)) },
+    'watcher -> worker: subscribe. Exactly one of task, name or all; since only with task (the worker answers BAD_FRAME otherwise). batch: deliver events in `events` frames.',
   ),
   unwatch: frame('unwatch', { sub: Str }, 'watcher -> worker: end a subscription.'),
   event: frame('event', { sub: Str, event: TaskEventSchema }, 'worker -> watcher: one event for that subscription.'),
+  events: frame(
+    'events',
+    { sub: Str, events: Type.Array(TaskEventSchema, { minItems: 1, maxItems: EVENTS_MAX }) },
+    'worker -> watcher: events of that subscription in order, for a watch that asked for batch.',
+  ),
   watch_end: frame('watch_end', { sub: Str, reason: literals(WATCH_END_REASONS) }, 'worker -> watcher: no more events on this subscription.'),
 };
 

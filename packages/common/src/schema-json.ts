@@ -19,7 +19,7 @@ type SingleType = Exclude<MessageType, 'batch'>;
 /** The frames each kind of connection carries besides `batch` (docs/protocol.md, sections 4 and "Watcher protocol"). */
 export const CONNECTION_FRAMES: Readonly<Record<'frames' | 'watch', readonly SingleType[]>> = {
   frames: ['hello', 'auth', 'welcome', 'register', 'ping', 'pong', 'assign', 'reject', 'done', 'release', 'redis', 'draining', 'revoke', 'error'],
-  watch: ['hello', 'auth', 'welcome', 'ping', 'pong', 'error', 'watch', 'unwatch', 'event', 'watch_end'],
+  watch: ['hello', 'auth', 'welcome', 'ping', 'pong', 'error', 'watch', 'unwatch', 'event', 'events', 'watch_end'],
 };
 
 /**

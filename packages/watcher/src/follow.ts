@@ -135,9 +135,11 @@ export class TaskFollower {
           if (now.state !== 'RUNNING' || now.worker !== workerId || now.attempts > Math.max(rec.attempts, this.last?.attempt ?? 0)) return 'moved';
           continue;
         }
-        if (it.kind === 'event') {
-          this.accept(it.event);
-          if (isFinal(it.event)) return 'final';
+        if (it.kind === 'events') {
+          for (const e of it.events) {
+            this.accept(e);
+            if (isFinal(e)) return 'final';
+          }
         } else if (it.kind === 'end') return it.reason === 'not-here' ? 'not-here' : 'ended';
         else {
           this.core.pool.noteDrop(workerId);

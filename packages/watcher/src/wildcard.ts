@@ -55,7 +55,7 @@ export class WildWatch {
     }
     if (this.opts.signal.aborted || this.active.has(id)) return;
     const sub = link.watch(this.spec, (it) => {
-      if (it.kind === 'event') this.accept(it.event);
+      if (it.kind === 'events') for (const e of it.events) this.accept(e);
       else if (this.active.get(id) === sub) {
         this.active.delete(id);
         if (it.kind === 'drop') this.core.pool.noteDrop(id);

@@ -6,7 +6,8 @@
 import { TaskmeshError, type TaskEvent, type WatcherConfig, type WatchEndReason, type WatchSince } from '@taskmesh/common';
 import { connect, type Channel, type Logger } from '@taskmesh/common/internal';
 
-export type LinkItem = { kind: 'event'; event: TaskEvent } | { kind: 'end'; reason: WatchEndReason } | { kind: 'drop'; reason: string };
+/** What a subscription hears: its events (many at a time, in order), its end, or the connection's loss. */
+export type LinkItem = { kind: 'events'; events: readonly TaskEvent[] } | { kind: 'end'; reason: WatchEndReason } | { kind: 'drop'; reason: string };
 
 export type WatchSpec = { task: string; since?: WatchSince } | { name: string } | { all: true };
 
@@ -55,7 +56,8 @@ export class WorkerLink {
         this.ch = ch;
         ch.startHealth(this.s.health.interval_ms, this.s.health.misses);
         ch.on('message', (m) => {
-          if (m.type === 'event') this.sinks.get(m.sub)?.({ kind: 'event', event: m.event });
+          if (m.type === 'events') this.sinks.get(m.sub)?.({ kind: 'events', events: m.events });
+          else if (m.type === 'event') this.sinks.get(m.sub)?.({ kind: 'events', events: [m.event] }); // a worker that ignores `batch`
           else if (m.type === 'watch_end') {
             const sink = this.sinks.get(m.sub);
             this.sinks.delete(m.sub);
@@ -84,7 +86,8 @@ export class WorkerLink {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
     this.sinks.set(id, sink);
-    this.ch!.send({ type: 'watch', sub: id, ...spec });
+    // `batch`: many events per frame, one JSON parse for them all (docs/protocol.md, "Messages").
+    this.ch!.send({ type: 'watch', sub: id, ...spec, batch: true });
     return {
       id,
       close: () => {

@@ -34,6 +34,10 @@ export interface TaskContext {
  * kept twice). The first `state` event other than RUNNING ends the attempt: later pushes (a
  * function still calling ctx.progress after it was taken over) are dropped, so watchers never
  * see events after an attempt's final state.
+ *
+ * `progress`, `log` and `emit` build their event as one object literal of a fixed shape: a task
+ * may call them thousands of times a second, and a spread of a fields object cost more than the
+ * rest of the event's way into the replay buffer.
  */
 export class EventLog {
   private seq = 0;
@@ -58,6 +62,21 @@ export class EventLog {
     this.sink(e);
     return e;
   }
+
+  progress(done: number, total: number | null, message: string | null): void {
+    if (this.ended) return;
+    this.sink({ task: this.task, name: this.name, attempt: this.attempt, seq: ++this.seq, ts: Date.now(), type: 'progress', done, total, message });
+  }
+
+  log(level: LogLevel, message: string): void {
+    if (this.ended) return;
+    this.sink({ task: this.task, name: this.name, attempt: this.attempt, seq: ++this.seq, ts: Date.now(), type: 'log', level, message });
+  }
+
+  event(event: string, data: unknown): void {
+    if (this.ended) return;
+    this.sink({ task: this.task, name: this.name, attempt: this.attempt, seq: ++this.seq, ts: Date.now(), type: 'event', event, data });
+  }
 }
 
 export function createContext(
@@ -81,13 +100,13 @@ export function createContext(
     attempt: opts.attempt,
     signal: opts.signal,
     progress(done, total, message) {
-      events.push('progress', { done, total: total ?? null, message: message ?? null });
+      events.progress(done, total ?? null, message ?? null);
     },
     log(message, level = 'info') {
-      events.push('log', { level, message: String(message) });
+      events.log(level, String(message));
     },
     emit(event, data) {
-      events.push('event', { event: String(event), data: data ?? null });
+      events.event(String(event), data ?? null);
     },
     on(event, fn) {
       lifecycle.on(event, fn);

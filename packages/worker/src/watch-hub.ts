@@ -3,13 +3,16 @@
  * watcher connections subscribe to this worker's task events by task id, by task name, or all.
  * The Worker calls `attach` for every watcher channel and `publish` for every task event, in order.
  *
- * The hub keeps one bounded buffer per task (the attempt it runs here, or ran last), which serves
- * `since` replays and the events a late subscriber missed. With nobody watching, `publish` only
- * appends to that buffer: no serialisation and no lookups beyond one Map get.
+ * The hub keeps one bounded buffer per task (the attempt it runs here, or ran last). It serves
+ * `since` replays and the events a late subscriber missed, and it is also every watcher's send
+ * queue: a subscription is a cursor into it (watch-conn.ts), so an event is stored once however
+ * many watch it. With nobody watching, `publish` only appends to that buffer: no serialisation and
+ * no lookups beyond one Map get.
  */
 import type { Message, MessageOf, TaskEvent } from '@taskmesh/common';
 import type { Channel, Logger } from '@taskmesh/common/internal';
-import { WatcherConn, type Sub } from './watch-conn';
+import { eventJson, eventPrefix } from './event-json';
+import { Feed, WatcherConn, type EventSource, type Sub } from './watch-conn';
 
 export interface WatchHubOptions {
   log: Logger;
@@ -29,22 +32,34 @@ export interface WatchHubOptions {
   maxSubsPerConnection?: number;
 }
 
-/** One attempt's events on this worker, in a ring of `capacity`. */
-class AttemptBuffer {
+/** One attempt's events on this worker, in a ring of `capacity`, with their JSON once a watcher needed it. */
+class AttemptBuffer implements EventSource {
   private readonly ring: TaskEvent[] = [];
+  /** The event in the same slot as JSON text, filled when first sent to one of several subscriptions. */
+  private readonly json: Array<string | undefined> = [];
+  /** What the JSON of each of its events starts with (event-json.ts), made when first needed. */
+  private prefix: string | undefined;
   private start = 0;
   lastSeq = 0;
+  lostMark = 0;
   ended = false;
   endedAt = 0;
   /** Task subscriptions (by id) following this task. */
   readonly subs = new Set<Sub>();
+  /** Each subscription's cursor in this attempt, task, name or all alike. */
+  readonly feeds = new Map<Sub, Feed>();
 
-  constructor(readonly task: string, readonly name: string, readonly attempt: number, private readonly capacity: number) {}
+  constructor(readonly task: string, readonly name: string, readonly attempt: number, readonly capacity: number) {}
 
   push(e: TaskEvent): void {
-    if (this.ring.length < this.capacity) this.ring.push(e);
-    else {
+    if (this.ring.length < this.capacity) {
+      this.ring.push(e);
+      this.json.push(undefined);
+    } else {
+      const old = this.ring[this.start]!;
+      if (old.type !== 'progress') this.lostMark = old.seq;
       this.ring[this.start] = e;
+      this.json[this.start] = undefined;
       this.start = (this.start + 1) % this.capacity;
     }
     this.lastSeq = e.seq;
@@ -55,9 +70,22 @@ class AttemptBuffer {
     return this.lastSeq - this.ring.length + 1;
   }
 
-  *from(seq: number): Generator<TaskEvent> {
-    const first = this.firstSeq;
-    for (let s = Math.max(seq, first); s <= this.lastSeq; s++) yield this.ring[(this.start + (s - first)) % this.ring.length]!;
+  jsonAt(seq: number): string {
+    const i = (this.start + (seq - this.firstSeq)) % this.ring.length;
+    const cached = this.json[i];
+    if (cached !== undefined) return cached;
+    const j = eventJson(this.ring[i]!, (this.prefix ??= eventPrefix(this.task, this.name, this.attempt)));
+    // Kept only when another subscription will read it too: for one watcher it would only keep
+    // a thousand strings alive for the garbage collector to move to the old generation.
+    if (this.feeds.size > 1) this.json[i] = j;
+    return j;
+  }
+
+  /** The cursor of a subscription here; a new one starts at the newest event (the one just pushed). */
+  feed(sub: Sub): Feed {
+    let f = this.feeds.get(sub);
+    if (!f) this.feeds.set(sub, (f = new Feed(sub, this, this.lastSeq)));
+    return f;
   }
 }
 
@@ -127,13 +155,11 @@ export class WatchHub {
     // Nobody follows this task, by id, by name or all: nothing to do but buffer it.
     const wild = this.allSubs.size > 0 || this.nameSubs.size > 0;
     if (b.subs.size === 0 && !wild) return;
-    let cached: string | undefined;
-    const json = (): string => (cached ??= JSON.stringify(e));
-    for (const s of b.subs) s.conn.enqueue(s, e, json);
+    for (const s of b.subs) s.conn.notify(b.feed(s));
     if (wild) {
-      for (const s of this.allSubs) s.conn.enqueue(s, e, json);
+      for (const s of this.allSubs) s.conn.notify(b.feed(s));
       const named = this.nameSubs.get(e.name);
-      if (named) for (const s of named) s.conn.enqueue(s, e, json);
+      if (named) for (const s of named) s.conn.notify(b.feed(s));
     }
     if (final) for (const s of [...b.subs]) this.end(s, 'ended');
   }
@@ -156,7 +182,7 @@ export class WatchHub {
       case 'unwatch': {
         const s = conn.subs.get(m.sub);
         if (s) this.end(s, 'unwatched');
-        else conn.control(JSON.stringify({ type: 'watch_end', sub: m.sub, reason: 'unwatched' }), null);
+        else conn.control(JSON.stringify({ type: 'watch_end', sub: m.sub, reason: 'unwatched' }));
         return;
       }
       case 'ping':
@@ -177,12 +203,14 @@ export class WatchHub {
     if (conn.subs.has(m.sub)) return this.error(conn, 'BAD_FRAME', `watch.sub: ${m.sub} is already in use on this connection`);
     if (conn.subs.size >= (this.opts.maxSubsPerConnection ?? 10000)) return this.error(conn, 'BAD_FRAME', 'watch: too many subscriptions on this connection');
     const kind = m.task !== undefined ? 'task' : m.name !== undefined ? 'name' : 'all';
-    const sub: Sub = { id: m.sub, conn, kind, target: m.task ?? m.name ?? '', framePrefix: `{"type":"event","sub":${JSON.stringify(m.sub)},"event":` };
+    const batch = m.batch === true;
+    const framePrefix = batch ? `{"type":"events","sub":${JSON.stringify(m.sub)},"events":[` : `{"type":"event","sub":${JSON.stringify(m.sub)},"event":`;
+    const sub: Sub = { id: m.sub, conn, kind, target: m.task ?? m.name ?? '', batch, framePrefix };
 
     if (kind === 'task') {
       const b = this.tasks.get(sub.target);
       // A watcher that has seen a newer attempt than this worker runs is in the wrong place.
-      if (!b || (m.since && m.since.attempt > b.attempt)) return conn.control(JSON.stringify({ type: 'watch_end', sub: sub.id, reason: 'not-here' }), null);
+      if (!b || (m.since && m.since.attempt > b.attempt)) return conn.control(JSON.stringify({ type: 'watch_end', sub: sub.id, reason: 'not-here' }));
       conn.subs.set(sub.id, sub);
       this.replay(sub, b, m.since && m.since.attempt === b.attempt ? m.since.seq + 1 : 1);
       if (b.ended) this.end(sub, 'ended');
@@ -200,37 +228,44 @@ export class WatchHub {
     for (const b of this.tasks.values()) if (!b.ended && (kind === 'all' || b.name === sub.target)) this.replay(sub, b, 1);
   }
 
-  /** Sends the buffered events from `fromSeq` on, behind a `gap` if some are gone already. */
+  /** Starts the subscription's cursor at `fromSeq`, behind a `gap` if some are gone already. */
   private replay(sub: Sub, b: AttemptBuffer, fromSeq: number): void {
+    const f = new Feed(sub, b, fromSeq);
+    b.feeds.set(sub, f);
     if (fromSeq > b.lastSeq) return;
     const first = b.firstSeq;
     if (fromSeq < first) {
-      const gap: TaskEvent = { task: b.task, name: b.name, attempt: b.attempt, seq: fromSeq, ts: Date.now(), type: 'gap', lost: first - fromSeq };
-      sub.conn.enqueue(sub, gap, () => JSON.stringify(gap));
+      f.gapSeq = fromSeq;
+      f.gapLost = first - fromSeq;
+      f.next = first;
     }
-    for (const e of b.from(fromSeq)) sub.conn.enqueue(sub, e, () => JSON.stringify(e));
+    sub.conn.notify(f);
   }
 
   /** Ends a subscription: no more events on it, then `watch_end`. */
   private end(s: Sub, reason: 'ended' | 'unwatched'): void {
     this.unregister(s);
     s.conn.subs.delete(s.id);
-    s.conn.forget(s);
-    s.conn.control(JSON.stringify({ type: 'watch_end', sub: s.id, reason }), s);
+    s.conn.freeze(s);
+    s.conn.control(JSON.stringify({ type: 'watch_end', sub: s.id, reason }));
   }
 
   private unregister(s: Sub): void {
     if (s.kind === 'task') {
-      this.tasks.get(s.target)?.subs.delete(s);
+      const b = this.tasks.get(s.target);
+      b?.subs.delete(s);
+      b?.feeds.delete(s);
       return;
     }
     if (s.kind === 'all') this.allSubs.delete(s);
     else this.nameSubs.get(s.target)?.delete(s);
     if (s.kind === 'name' && this.nameSubs.get(s.target)?.size === 0) this.nameSubs.delete(s.target);
+    // Its cursors in every task it reached: a long task must not keep a gone watcher's connection alive.
+    for (const b of this.tasks.values()) b.feeds.delete(s);
   }
 
   private error(conn: WatcherConn, code: string, message: string): void {
-    conn.control(JSON.stringify({ type: 'error', code, message }), null);
+    conn.control(JSON.stringify({ type: 'error', code, message }));
   }
 
   /** Forgets ended attempts past the retention count or age. */
