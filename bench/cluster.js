@@ -274,7 +274,12 @@ function printTable(title, rows, cols) {
   const body = rows.map((r) => [r.label, ...cols.map((c) => r.cell(c))]);
   const all = [head, ...body];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
-  const line = (r) => '  ' + r.map((x, i) => String(x).padEnd(w[i])).join('   ').trimEnd();
+  const line = (r) =>
+    '  ' +
+    r
+      .map((x, i) => String(x).padEnd(w[i]))
+      .join('   ')
+      .trimEnd();
   process.stdout.write(`\n${title}\n${line(head)}\n  ${w.map((x) => '-'.repeat(x)).join('   ')}\n${body.map(line).join('\n')}\n`);
   for (const c of cols) {
     for (const t of c.trials) if (t.note) process.stdout.write(`  note ${c.label}: ${t.note}\n`);
@@ -350,7 +355,8 @@ async function main() {
   let commit = null;
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (execFileSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) commit += ' (packages/ modified)';
+    if (execFileSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
+      commit += ' (packages/ modified)';
   } catch {
     /* not a git checkout */
   }
@@ -399,8 +405,16 @@ async function main() {
   }
 
   const byWl = (w) => CASES.filter((c) => c.workload === w);
-  printTable(`W1 — ${n1.toLocaleString('en-US')} no-op tasks per mesh, 1 worker × 100 per mesh (each mesh: figure per mesh, "a / b / c")`, w1Rows(), byWl('W1'));
-  printTable(`W4 — ${s4.n.toLocaleString('en-US')} tasks per mesh sleeping ${s4.sleepMs / 1000} s on 1 worker × ${s4.n.toLocaleString('en-US')}, ${s4.windowMs / 1000} s window`, w4Rows(), byWl('W4'));
+  printTable(
+    `W1 — ${n1.toLocaleString('en-US')} no-op tasks per mesh, 1 worker × 100 per mesh (each mesh: figure per mesh, "a / b / c")`,
+    w1Rows(),
+    byWl('W1'),
+  );
+  printTable(
+    `W4 — ${s4.n.toLocaleString('en-US')} tasks per mesh sleeping ${s4.sleepMs / 1000} s on 1 worker × ${s4.n.toLocaleString('en-US')}, ${s4.windowMs / 1000} s window`,
+    w4Rows(),
+    byWl('W4'),
+  );
 
   const json = { meta: { ...meta, seconds: Math.round((Date.now() - started) / 1000) }, cases: {} };
   for (const c of CASES) {

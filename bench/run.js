@@ -55,7 +55,13 @@ function parseArgs(argv) {
   const o = {
     quick: values.quick,
     rounds: values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds),
-    only: values.only === undefined ? null : values.only.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean),
+    only:
+      values.only === undefined
+        ? null
+        : values.only
+            .split(',')
+            .map((s) => s.trim().toUpperCase())
+            .filter(Boolean),
     json: values.json === undefined ? path.join(__dirname, 'results', 'latest.json') : path.resolve(values.json),
     maxMinutes: values['max-minutes'] === undefined ? (values.quick ? 15 : 90) : Number(values['max-minutes']),
     keepLogs: values['keep-logs'],
@@ -85,7 +91,8 @@ function versions(redisVersion) {
   let commit = null;
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    if (execFileSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) commit += ' (packages/ modified)';
+    if (execFileSync('git', ['status', '--porcelain', '--', 'packages'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim())
+      commit += ' (packages/ modified)';
   } catch {
     /* not a git checkout */
   }
@@ -102,7 +109,13 @@ function versions(redisVersion) {
 
 function machine() {
   const cpus = os.cpus();
-  return { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), os: `${os.type()} ${os.release()}`, arch: os.arch() };
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()}`,
+    arch: os.arch(),
+  };
 }
 
 async function main() {
@@ -135,8 +148,17 @@ async function main() {
 
   const redis = await startRedis(dir);
   const ctx = { redis, dir, opts, log: (m) => process.stderr.write(`${m}\n`) };
-  const meta = { date: new Date().toISOString(), machine: machine(), versions: versions(redis.version), options: { quick: opts.quick, rounds: opts.rounds, only: opts.only }, redisPort: redis.port };
-  process.stdout.write(`taskmesh bench — ${meta.machine.cores} × ${meta.machine.cpu}, node ${meta.versions.node}, redis ${redis.version} (throwaway, port ${redis.port}), ` + `BullMQ ${meta.versions.bullmq}, Bee-Queue ${meta.versions['bee-queue']}; ${opts.rounds} round(s)${opts.quick ? ', quick' : ''}\n`);
+  const meta = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    versions: versions(redis.version),
+    options: { quick: opts.quick, rounds: opts.rounds, only: opts.only },
+    redisPort: redis.port,
+  };
+  process.stdout.write(
+    `taskmesh bench — ${meta.machine.cores} × ${meta.machine.cpu}, node ${meta.versions.node}, redis ${redis.version} (throwaway, port ${redis.port}), ` +
+      `BullMQ ${meta.versions.bullmq}, Bee-Queue ${meta.versions['bee-queue']}; ${opts.rounds} round(s)${opts.quick ? ', quick' : ''}\n`,
+  );
 
   const results = {};
   const selected = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.id));
@@ -144,7 +166,15 @@ async function main() {
     const cases = w.cases(opts);
     results[w.id] = { id: w.id, title: w.title, cases: {} };
     for (const c of cases) {
-      const rec = { id: c.id, title: c.title, reference: c.reference, systems: c.systems.map((s) => ({ key: s.key, label: s.label, peer: s.peer })), figures: c.figures, trials: {}, errors: {} };
+      const rec = {
+        id: c.id,
+        title: c.title,
+        reference: c.reference,
+        systems: c.systems.map((s) => ({ key: s.key, label: s.label, peer: s.peer })),
+        figures: c.figures,
+        trials: {},
+        errors: {},
+      };
       results[w.id].cases[c.id] = rec;
       const rounds = c.rounds ? c.rounds(opts) : opts.rounds;
       process.stdout.write(`\n${w.id} ${c.title} (${rounds} round${rounds > 1 ? 's' : ''})\n`);
@@ -199,11 +229,13 @@ async function main() {
   await redis.stop();
 }
 
-if (process.argv.includes('--cluster')) require('./cluster').cli(); // taskmesh on a 3-master Redis Cluster
-else main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`bench: ${err.stack || err}\n`);
-    process.exit(1);
-  },
-);
+if (process.argv.includes('--cluster'))
+  require('./cluster').cli(); // taskmesh on a 3-master Redis Cluster
+else
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      process.stderr.write(`bench: ${err.stack || err}\n`);
+      process.exit(1);
+    },
+  );

@@ -21,9 +21,10 @@ const [, , mode, role, port, certs] = process.argv;
 
 if (role === 'client') {
   const c = (f) => fs.readFileSync(path.join(certs, f));
-  const s = mode === 'tls'
-    ? tls.connect({ port: Number(port), host: '127.0.0.1', ca: c('ca.pem'), cert: c('watcher.pem'), key: c('watcher-key.pem'), servername: 'localhost' })
-    : net.connect(Number(port), '127.0.0.1');
+  const s =
+    mode === 'tls'
+      ? tls.connect({ port: Number(port), host: '127.0.0.1', ca: c('ca.pem'), cert: c('watcher.pem'), key: c('watcher-key.pem'), servername: 'localhost' })
+      : net.connect(Number(port), '127.0.0.1');
   let buf = '';
   const arrived = [];
   s.on('data', (d) => {
@@ -38,35 +39,41 @@ if (role === 'client') {
   });
 } else {
   const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-sync-write-'));
-  execFileSync(process.execPath, [path.join(__dirname, '..', 'packages/common/bin/taskmesh.js'), 'certs', certs, '--names', 'worker,watcher'], { stdio: 'ignore' });
+  execFileSync(process.execPath, [path.join(__dirname, '..', 'packages/common/bin/taskmesh.js'), 'certs', certs, '--names', 'worker,watcher'], {
+    stdio: 'ignore',
+  });
   const c = (f) => fs.readFileSync(path.join(certs, f));
-  const once = (m) => new Promise((resolve) => {
-    const onSocket = (sock) => {
-      sock.setNoDelay(true);
-      setTimeout(() => {
-        const t0 = performance.now();
-        const pad = 'x'.repeat(4000);
-        let last = -1;
-        while (performance.now() - t0 < 20) {
-          const p = performance.now();
-          if (p - last >= 0.2) {
-            sock.write(`${now()} ${pad}\n`);
-            last = p;
+  const once = (m) =>
+    new Promise((resolve) => {
+      const onSocket = (sock) => {
+        sock.setNoDelay(true);
+        setTimeout(() => {
+          const t0 = performance.now();
+          const pad = 'x'.repeat(4000);
+          let last = -1;
+          while (performance.now() - t0 < 20) {
+            const p = performance.now();
+            if (p - last >= 0.2) {
+              sock.write(`${now()} ${pad}\n`);
+              last = p;
+            }
           }
-        }
-        sock.write(`END ${now()}\n`);
-      }, 300);
-    };
-    const srv = m === 'tls' ? tls.createServer({ cert: c('worker.pem'), key: c('worker-key.pem'), ca: c('ca.pem'), requestCert: true }, onSocket) : net.createServer(onSocket);
-    srv.listen(0, '127.0.0.1', () => {
-      const child = fork(__filename, [m, 'client', String(srv.address().port), certs]);
-      child.on('message', ({ arrived, end }) => {
-        child.kill();
-        srv.close();
-        resolve(`${m.padEnd(3)}: ${arrived.length} writes, ${arrived.filter((t) => t < end).length} arrived before the loop ended`);
+          sock.write(`END ${now()}\n`);
+        }, 300);
+      };
+      const srv =
+        m === 'tls'
+          ? tls.createServer({ cert: c('worker.pem'), key: c('worker-key.pem'), ca: c('ca.pem'), requestCert: true }, onSocket)
+          : net.createServer(onSocket);
+      srv.listen(0, '127.0.0.1', () => {
+        const child = fork(__filename, [m, 'client', String(srv.address().port), certs]);
+        child.on('message', ({ arrived, end }) => {
+          child.kill();
+          srv.close();
+          resolve(`${m.padEnd(3)}: ${arrived.length} writes, ${arrived.filter((t) => t < end).length} arrived before the loop ended`);
+        });
       });
     });
-  });
   (async () => {
     for (let r = 0; r < 3; r++) for (const m of ['tcp', 'tls']) console.log(await once(m));
     fs.rmSync(certs, { recursive: true, force: true });

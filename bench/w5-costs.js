@@ -28,11 +28,19 @@ class StubChannel extends EventEmitter {
     this.open = true;
     this.buffered = 0;
     // A write leaves the socket busy until the next turn, as under TLS.
-    this.ws = { send: () => { this.buffered = 1; setImmediate(() => (this.buffered = 0)); } };
+    this.ws = {
+      send: () => {
+        this.buffered = 1;
+        setImmediate(() => (this.buffered = 0));
+      },
+    };
   }
   startHealth() {}
   close() {}
-  sendEncoded(frame) { this.ws.send(frame); return true; }
+  sendEncoded(frame) {
+    this.ws.send(frame);
+    return true;
+  }
 }
 
 const stats = (r) => {
@@ -70,8 +78,12 @@ async function worker(watched) {
 function decode(kind) {
   const id = 'b3f1c2d4-1234-4abc-9def-0123456789ab';
   const evs = [];
-  for (let i = 1; i <= 300; i++) evs.push({ task: id, name: 'progress', attempt: 1, seq: i, ts: Date.now(), type: 'progress', done: i, total: 5000, message: String(wallNow()) });
-  const text = kind === 'events' ? JSON.stringify({ type: 'events', sub: 's1', events: evs }) : JSON.stringify({ type: 'batch', frames: evs.map((e) => ({ type: 'event', sub: 's1', event: e })) });
+  for (let i = 1; i <= 300; i++)
+    evs.push({ task: id, name: 'progress', attempt: 1, seq: i, ts: Date.now(), type: 'progress', done: i, total: 5000, message: String(wallNow()) });
+  const text =
+    kind === 'events'
+      ? JSON.stringify({ type: 'events', sub: 's1', events: evs })
+      : JSON.stringify({ type: 'batch', frames: evs.map((e) => ({ type: 'event', sub: 's1', event: e })) });
   const buf = Buffer.from(text);
   const r = [];
   for (let k = 0; k < 30; k++) {

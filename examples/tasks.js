@@ -19,8 +19,14 @@ module.exports = {
   },
 
   /** Counts words in `text`. */
-  wordcount: async (config) => ({ words: String(config.text ?? '').split(/\s+/).filter(Boolean).length }),
+  wordcount: async (config) => ({
+    words: String(config.text ?? '')
+      .split(/\s+/)
+      .filter(Boolean).length,
+  }),
 
   /** Throws `message` (to try retries and FAILED). */
-  fail: async (config) => { throw new Error(config.message ?? 'this task always fails'); },
+  fail: async (config) => {
+    throw new Error(config.message ?? 'this task always fails');
+  },
 };

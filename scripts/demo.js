@@ -59,7 +59,9 @@ function start(name, args, env, stdout = 'ignore') {
 async function main() {
   const redis = await redisReachable();
   if (!redis) {
-    process.stderr.write(`Redis is not reachable at ${REDIS_URL}: start one with \`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no\` (or set TASKMESH_REDIS_URL)\n`);
+    process.stderr.write(
+      `Redis is not reachable at ${REDIS_URL}: start one with \`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no\` (or set TASKMESH_REDIS_URL)\n`,
+    );
     process.exit(1);
   }
   if (!existsSync(join(ROOT, 'certs', 'dev', 'ca.pem'))) {
@@ -70,7 +72,12 @@ async function main() {
   const env = { TASKMESH_REDIS_URL: REDIS_URL, TASKMESH_REDIS_PREFIX: PREFIX, TASKMESH_LOG_LEVEL: process.env.TASKMESH_LOG_LEVEL || 'warn' };
   say(`starting a distributor on port ${port} and two workers (Redis ${REDIS_URL}, prefix ${PREFIX})`);
   const procs = [
-    start('distributor', [bin('distributor', 'taskmesh-distributor.js'), '--config', 'config/distributor.json'], { ...env, TASKMESH_ID: `demo-distributor-${RUN}`, TASKMESH_PORT: String(port), TASKMESH_LOG_LEVEL: 'info' }),
+    start('distributor', [bin('distributor', 'taskmesh-distributor.js'), '--config', 'config/distributor.json'], {
+      ...env,
+      TASKMESH_ID: `demo-distributor-${RUN}`,
+      TASKMESH_PORT: String(port),
+      TASKMESH_LOG_LEVEL: 'info',
+    }),
     ...[1, 2].map((n) =>
       start(`worker-${n}`, [bin('worker', 'taskmesh-worker.js'), '--config', 'config/worker.json', '--tasks', 'examples/tasks.js', '--concurrency', '4'], {
         ...env,
@@ -134,7 +141,9 @@ async function main() {
       ),
     );
     const workers = new Set(ends.map((r) => r.worker));
-    say(`${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`);
+    say(
+      `${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`,
+    );
     failed = ends.some((r, i) => (jobs[i][0] === 'fail' ? r.state !== 'FAILED' : r.state !== 'END'));
     if (KEEP && !failed) {
       say('--keep: the mesh stays up with a new task every 3 s; Ctrl-C stops it');
@@ -143,7 +152,10 @@ async function main() {
       process.once('SIGINT', () => stop());
       process.once('SIGTERM', () => stop());
       const t = setInterval(() => {
-        client.submit('sleep', { ms: 8000 + Math.floor(Math.random() * 8000), steps: 40 }).then((id) => ids.push(id), () => undefined);
+        client.submit('sleep', { ms: 8000 + Math.floor(Math.random() * 8000), steps: 40 }).then(
+          (id) => ids.push(id),
+          () => undefined,
+        );
       }, 3000);
       await stopped;
       clearInterval(t);

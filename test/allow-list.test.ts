@@ -29,7 +29,17 @@ describe('certificate name allow-lists', () => {
 
   const good = certFiles('worker');
   const goodTls = () => ({ key: pem(good.key), cert: pem(good.cert), ca: pem(good.ca) });
-  const opts = (tls: { key: string; cert: string; ca: string }, allow: string[] = []) => ({ id: 'w', role: 'worker' as const, tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow, log });
+  const opts = (tls: { key: string; cert: string; ca: string }, allow: string[] = []) => ({
+    id: 'w',
+    role: 'worker' as const,
+    tls,
+    shareKey: SHARE_KEY,
+    host: '127.0.0.1',
+    port,
+    maxPayload: 1 << 20,
+    allow,
+    log,
+  });
 
   test('a listed worker name is accepted', async () => {
     const ch = await connect(opts(goodTls()));
@@ -41,7 +51,10 @@ describe('certificate name allow-lists', () => {
     const ca = { cert: pem(join(CERTS, 'good', 'ca.pem')), key: pem(join(CERTS, 'good', 'ca-key.pem')) };
     const intruder = await generateLeaf('intruder', ca);
     // The leaf also carries SAN localhost/127.0.0.1, which are not in the list either.
-    await expect(connect(opts({ key: intruder.key, cert: intruder.cert, ca: ca.cert }))).rejects.toMatchObject({ name: 'HandshakeError', code: 'HANDSHAKE_REFUSED' });
+    await expect(connect(opts({ key: intruder.key, cert: intruder.cert, ca: ca.cert }))).rejects.toMatchObject({
+      name: 'HandshakeError',
+      code: 'HANDSHAKE_REFUSED',
+    });
     // The distributor still serves listed workers.
     const ch = await connect(opts(goodTls()));
     expect(ch.open).toBe(true);

@@ -24,11 +24,33 @@ describe('certificate expiry on an open connection', () => {
     const ca = { cert: readFileSync(join(CERTS, 'good', 'ca.pem'), 'utf8'), key: readFileSync(join(CERTS, 'good', 'ca-key.pem'), 'utf8') };
     const leaf = await generateLeaf('short-lived', ca, { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 5000) });
     const tls = { key: leaf.key, cert: leaf.cert, ca: ca.cert };
-    const ch = await connect({ id: 'short-lived-worker', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow: [], log: createLogger('worker', { id: 'test' }) });
+    const ch = await connect({
+      id: 'short-lived-worker',
+      role: 'worker',
+      tls,
+      shareKey: SHARE_KEY,
+      host: '127.0.0.1',
+      port,
+      maxPayload: 1 << 20,
+      allow: [],
+      log: createLogger('worker', { id: 'test' }),
+    });
     ch.startHealth(200, 3);
     const code = await new Promise<number>((resolve) => ch.on('close', (c) => resolve(c)));
     expect(code).toBe(CloseCode.CERT_EXPIRED);
-    await expect(connect({ id: 'short-lived-worker', role: 'worker', tls, shareKey: SHARE_KEY, host: '127.0.0.1', port, maxPayload: 1 << 20, allow: [], log: createLogger('worker', { id: 'test' }) })).rejects.toMatchObject({
+    await expect(
+      connect({
+        id: 'short-lived-worker',
+        role: 'worker',
+        tls,
+        shareKey: SHARE_KEY,
+        host: '127.0.0.1',
+        port,
+        maxPayload: 1 << 20,
+        allow: [],
+        log: createLogger('worker', { id: 'test' }),
+      }),
+    ).rejects.toMatchObject({
       name: 'HandshakeError',
       code: 'HANDSHAKE_REFUSED',
     });

@@ -7,7 +7,21 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, runBin, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  runBin,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const USAGE_LINE = 'usage: taskmesh <command>';
@@ -100,7 +114,16 @@ describe('taskmesh CLI', () => {
     expect(r.stderr).toBe('');
     expect(lines(r.stdout)).toHaveLength(1);
     const rec = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(rec).toMatchObject({ id, name: 'echo', state: 'END', config: { n: 7, s: 'x' }, result: { n: 7, s: 'x' }, state_optional: true, clean_end: false, worker: 'cli-w1' });
+    expect(rec).toMatchObject({
+      id,
+      name: 'echo',
+      state: 'END',
+      config: { n: 7, s: 'x' },
+      result: { n: 7, s: 'x' },
+      state_optional: true,
+      clean_end: false,
+      worker: 'cli-w1',
+    });
     for (const k of ['attempts', 'max_attempts', 'stalls', 'epoch', 'created_at', 'started_at', 'updated_at', 'ended_at']) {
       expect({ k, type: typeof rec[k] }).toEqual({ k, type: 'number' });
     }
@@ -204,7 +227,7 @@ describe('taskmesh CLI', () => {
     for (const id of endedIds) expect(ids).toContain(id);
 
     const cancelled = await tm(['ls', '--state', 'CANCELLED', '--json']);
-    const cids = lines(cancelled.stdout).map((l) => (JSON.parse(l) as { id: string; state: string }));
+    const cids = lines(cancelled.stdout).map((l) => JSON.parse(l) as { id: string; state: string });
     expect(cids.length).toBeGreaterThanOrEqual(1);
     expect(cids.every((x) => x.state === 'CANCELLED')).toBe(true);
     for (const id of endedIds) expect(cids.map((x) => x.id)).not.toContain(id);
@@ -253,7 +276,12 @@ describe('taskmesh CLI', () => {
       const port = await freePort();
       const dp = spawnBin('distributor', ['--config', writeConfig(dir, `${label}-d`, { ...distributorConfig(p, port), ...d })], {}, `${label}-d`);
       procs.push(dp);
-      const wp = spawnBin('worker', ['--config', writeConfig(dir, `${label}-w`, { ...workerConfig(p, [port], { id: `${label}-w` }), ...w }), '--tasks', FIXTURE_TASKS], {}, `${label}-w`);
+      const wp = spawnBin(
+        'worker',
+        ['--config', writeConfig(dir, `${label}-w`, { ...workerConfig(p, [port], { id: `${label}-w` }), ...w }), '--tasks', FIXTURE_TASKS],
+        {},
+        `${label}-w`,
+      );
       procs.push(wp);
       await dp.waitForLog('worker connected', { worker: `${label}-w` });
       const c = writeConfig(dir, `${label}-c`, clientConfig(p));
@@ -300,11 +328,48 @@ describe('taskmesh CLI', () => {
     test('certificates made with the openssl CLI run a mesh too', async () => {
       const d = tmpDir('cli-openssl');
       const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'pipe', 'pipe'] });
-      ossl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=openssl test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-      writeFileSync(join(d, 'leaf.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
+      ossl(
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        'ca-key.pem',
+        '-out',
+        'ca.pem',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=openssl test CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      );
+      writeFileSync(
+        join(d, 'leaf.ext'),
+        'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n',
+      );
       for (const n of ['od', 'ow']) {
         ossl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${n}-key.pem`, '-out', `${n}.csr`, '-subj', `/CN=${n}`);
-        ossl('x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-out', `${n}.pem`, '-days', '2', '-extfile', 'leaf.ext');
+        ossl(
+          'x509',
+          '-req',
+          '-in',
+          `${n}.csr`,
+          '-CA',
+          'ca.pem',
+          '-CAkey',
+          'ca-key.pem',
+          '-CAcreateserial',
+          '-out',
+          `${n}.pem`,
+          '-days',
+          '2',
+          '-extfile',
+          'leaf.ext',
+        );
       }
       const files = (n: string) => ({ key: join(d, `${n}-key.pem`), cert: join(d, `${n}.pem`), ca: join(d, 'ca.pem') });
       await runMesh('cliossl', files('od'), files('ow'));

@@ -48,16 +48,29 @@ describe.each([true])('compose (host passes the step context: %s)', (passStepCon
   test('the first failure names its step (number, name, count) and keeps the cause; later steps do not run', async () => {
     const ran: string[] = [];
     const boom = new Error('step exploded');
-    const { ctx } = host({ ok: (x) => (ran.push('ok'), x), boom: () => { ran.push('boom'); throw boom; } }, { passStepContext });
+    const { ctx } = host(
+      {
+        ok: (x) => (ran.push('ok'), x),
+        boom: () => {
+          ran.push('boom');
+          throw boom;
+        },
+      },
+      { passStepContext },
+    );
     const err = await compose(['ok', 'boom', 'ok'])(1, ctx).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ComposeStepError);
     expect(err).toMatchObject({ code: 'STEP_FAILED', step: 2, stepName: 'boom', steps: 3, message: 'step 2 of 3 (boom) failed: step exploded', cause: boom });
     expect(ran).toEqual(['ok', 'boom']);
-    const fnErr = await compose([function parse() { throw new TypeError('bad input'); }])(1, ctx).catch((e: unknown) => e);
+    const fnErr = await compose([
+      function parse() {
+        throw new TypeError('bad input');
+      },
+    ])(1, ctx).catch((e: unknown) => e);
     expect((fnErr as Error).message).toBe('step 1 of 1 (parse) failed: bad input');
   });
 
-  test('an abort is passed through as the run\'s own reason, and no later step starts', async () => {
+  test("an abort is passed through as the run's own reason, and no later step starts", async () => {
     const ran: string[] = [];
     const h = host({}, { passStepContext });
     const reason = new TaskAbortError('TASK_CANCELLED', 'cancelled by a client');
@@ -99,7 +112,12 @@ describe.each([true])('compose (host passes the step context: %s)', (passStepCon
     const before = ctx.progress;
     await compose(['halfway'])(null, ctx);
     expect(ctx.progress).toBe(before);
-    await compose(['halfway', () => { throw new Error('x'); }])(null, ctx).catch(() => undefined);
+    await compose([
+      'halfway',
+      () => {
+        throw new Error('x');
+      },
+    ])(null, ctx).catch(() => undefined);
     expect(ctx.progress).toBe(before);
   });
 });

@@ -5,7 +5,21 @@
 import { TaskClient, loadConfig, type TaskRecord } from '@taskmesh/common';
 import { Distributor } from '@taskmesh/distributor';
 import { createWorker, sleep, type Worker } from '@taskmesh/worker';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 /** Most records whose [started_at, ended_at) intervals overlap at one instant. */
 function maxOverlap(records: TaskRecord[]): number {
@@ -89,7 +103,12 @@ describe('worker concurrency', () => {
   });
 
   test('taskmesh-worker --concurrency 2 overrides the config: never more than 2 RUNNING, all END', async () => {
-    const w = spawnBin('worker', ['--config', writeConfig(dir, 'w2', workerConfig(prefix, [port], { id: 'conc-bin2', concurrency: 16 })), '--tasks', FIXTURE_TASKS, '--concurrency', '2'], {}, 'conc-bin2');
+    const w = spawnBin(
+      'worker',
+      ['--config', writeConfig(dir, 'w2', workerConfig(prefix, [port], { id: 'conc-bin2', concurrency: 16 })), '--tasks', FIXTURE_TASKS, '--concurrency', '2'],
+      {},
+      'conc-bin2',
+    );
     procs.push(w);
     await w.waitForLog('connected to distributor');
     await w.waitForLog('started', { concurrency: 2 });

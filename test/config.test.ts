@@ -7,7 +7,22 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, runBin, spawnBin, tmpDir, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  certFiles,
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  runBin,
+  spawnBin,
+  tmpDir,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 type Result = Awaited<ReturnType<typeof runBin>>;
 
@@ -33,7 +48,8 @@ describe('configuration errors and overrides', () => {
   const dcfg = (extra: Record<string, unknown> = {}) => distributorConfig(prefix, port, extra);
   const wcfg = (extra: Record<string, unknown> = {}) => workerConfig(prefix, [port], extra);
   const dist = (file: string, env: Record<string, string> = {}) => runBin('distributor', ['--config', file], env, 15000);
-  const work = (file: string, env: Record<string, string> = {}, extra: string[] = []) => runBin('worker', ['--config', file, '--tasks', FIXTURE_TASKS, ...extra], env, 15000);
+  const work = (file: string, env: Record<string, string> = {}, extra: string[] = []) =>
+    runBin('worker', ['--config', file, '--tasks', FIXTURE_TASKS, ...extra], env, 15000);
   const cli = (args: string[], env: Record<string, string> = {}) => runBin('taskmesh', args, env, 15000);
 
   beforeAll(async () => {
@@ -52,7 +68,10 @@ describe('configuration errors and overrides', () => {
     });
 
     test('an unknown nested key', async () => {
-      expectConfigError(await dist(writeConfig(dir, 'd-unknown-nested', dcfg({ health: { interval_ms: 200, misses: 3, bogus_nested: 1 } }))), /health\.bogus_nested/);
+      expectConfigError(
+        await dist(writeConfig(dir, 'd-unknown-nested', dcfg({ health: { interval_ms: 200, misses: 3, bogus_nested: 1 } }))),
+        /health\.bogus_nested/,
+      );
     });
 
     test('a key of another role (concurrency belongs to workers)', async () => {
@@ -159,7 +178,12 @@ describe('configuration errors and overrides', () => {
       const envPort = await freePort();
       const envPrefix = emptyPrefix;
       const file = writeConfig(dir, 'd-env', dcfg({ id: 'cfg-file-id' }));
-      const d = spawnBin('distributor', ['--config', file], { TASKMESH_PORT: String(envPort), TASKMESH_ID: 'cfg-env-id', TASKMESH_REDIS_PREFIX: envPrefix }, 'd-env');
+      const d = spawnBin(
+        'distributor',
+        ['--config', file],
+        { TASKMESH_PORT: String(envPort), TASKMESH_ID: 'cfg-env-id', TASKMESH_REDIS_PREFIX: envPrefix },
+        'd-env',
+      );
       procs.push(d);
       expect(await d.waitForLog('started')).toMatchObject({ host: '127.0.0.1', port: envPort, prefix: envPrefix });
       const r = redis();
@@ -260,11 +284,18 @@ describe('configuration errors and overrides', () => {
     test('ls with certificate paths of which one is missing', async () => {
       const missing = join(dir, 'cli-missing-ca.pem');
       const files = certFiles('client');
-      expectConfigError(await cli(['ls', '--config', writeConfig(dir, 'c-pem', { ...clientConfig(prefix), key: files.key, cert: files.cert, ca: missing })]), /\bca\b/, new RegExp(esc(missing)));
+      expectConfigError(
+        await cli(['ls', '--config', writeConfig(dir, 'c-pem', { ...clientConfig(prefix), key: files.key, cert: files.cert, ca: missing })]),
+        /\bca\b/,
+        new RegExp(esc(missing)),
+      );
     });
 
     test('ls with a bad value: redis.command_timeout_ms "soon"', async () => {
-      expectConfigError(await cli(['ls', '--config', writeConfig(dir, 'c-timeout', { redis: { prefix, command_timeout_ms: 'soon' } })]), /redis\.command_timeout_ms/);
+      expectConfigError(
+        await cli(['ls', '--config', writeConfig(dir, 'c-timeout', { redis: { prefix, command_timeout_ms: 'soon' } })]),
+        /redis\.command_timeout_ms/,
+      );
     });
 
     test('ls with an env override with a bad value: TASKMESH_REDIS_DB=minus', async () => {

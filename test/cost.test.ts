@@ -5,7 +5,22 @@
  */
 import { Keys } from '@taskmesh/common/internal';
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, RedisServer, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  RedisServer,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 /** Redis's own counters: commands processed, EVALSHA calls (one per heartbeat here), INFO calls. */
 async function counters(r: ReturnType<typeof redis>): Promise<{ total: number; evalsha: number; info: number }> {
@@ -54,10 +69,27 @@ describe('heartbeat cost', () => {
     const port = await freePort();
     // Long health timeouts: the frozen distributor must not be declared down while we count.
     const health = { interval_ms: 100, misses: 1000 };
-    const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'hb-d', health, watch: { own_interval_ms: 100, all_interval_ms: 1000, stale_ms: 60000 } }, server.url))], {}, 'd');
+    const d = spawnBin(
+      'distributor',
+      [
+        '--config',
+        writeConfig(
+          dir,
+          'd',
+          distributorConfig(prefix, port, { id: 'hb-d', health, watch: { own_interval_ms: 100, all_interval_ms: 1000, stale_ms: 60000 } }, server.url),
+        ),
+      ],
+      {},
+      'd',
+    );
     procs.push(d);
     await d.waitForLog('started');
-    const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'hb-w', concurrency: 1000, health }, server.url)), '--tasks', FIXTURE_TASKS], {}, 'w');
+    const w = spawnBin(
+      'worker',
+      ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'hb-w', concurrency: 1000, health }, server.url)), '--tasks', FIXTURE_TASKS],
+      {},
+      'w',
+    );
     procs.push(w);
     await d.waitForLog('worker connected', { worker: 'hb-w' });
     const keys = new Keys(prefix);
@@ -67,7 +99,11 @@ describe('heartbeat cost', () => {
     const one = await perHeartbeat(d);
 
     for (let i = 0; i < 999; i++) await client.submit('sleep', { ms: 120000 });
-    await waitFor('1000 running', async () => (await r.scard(keys.workerTasks('hb-w'))) === 1000 && (await r.hget(keys.worker('hb-w'), 'running')) === '1000', 30000);
+    await waitFor(
+      '1000 running',
+      async () => (await r.scard(keys.workerTasks('hb-w'))) === 1000 && (await r.hget(keys.worker('hb-w'), 'running')) === '1000',
+      30000,
+    );
     const thousand = await perHeartbeat(d);
 
     console.log(`Redis commands per worker heartbeat: ${one.toFixed(2)} with 1 running task, ${thousand.toFixed(2)} with 1000`);
@@ -92,7 +128,25 @@ describe('retention', () => {
   test('a terminal record past retention.terminal_ms is gone with its id; live ones stay', async () => {
     const dir = tmpDir('retain');
     const port = await freePort();
-    procs.push(spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'ret-d', retention: { terminal_ms: 1500 }, watch: { own_interval_ms: 200, all_interval_ms: 200, stale_ms: 1500 } }))], {}, 'd'));
+    procs.push(
+      spawnBin(
+        'distributor',
+        [
+          '--config',
+          writeConfig(
+            dir,
+            'd',
+            distributorConfig(prefix, port, {
+              id: 'ret-d',
+              retention: { terminal_ms: 1500 },
+              watch: { own_interval_ms: 200, all_interval_ms: 200, stale_ms: 1500 },
+            }),
+          ),
+        ],
+        {},
+        'd',
+      ),
+    );
     await procs[0]!.waitForLog('started');
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ret-w' })), '--tasks', FIXTURE_TASKS], {}, 'w'));
     await procs[0]!.waitForLog('worker connected', { worker: 'ret-w' });

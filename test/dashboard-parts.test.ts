@@ -8,7 +8,15 @@ import { Keys } from '@taskmesh/common/internal';
 import { ENDED_KEEP_MS, LiveTasks, SILENT_MS, SnapshotReader, authorize, hostAllowed, sameOrigin } from '@taskmesh/dashboard/internal';
 import { cleanPrefix, randomPrefix, redis } from './helpers';
 
-const ev = (task: string, attempt: number, seq: number, type: TaskEvent['type'], fields: Record<string, unknown> = {}): TaskEvent => ({ task, name: 'steps', attempt, seq, ts: Date.now(), type, ...fields });
+const ev = (task: string, attempt: number, seq: number, type: TaskEvent['type'], fields: Record<string, unknown> = {}): TaskEvent => ({
+  task,
+  name: 'steps',
+  attempt,
+  seq,
+  ts: Date.now(),
+  type,
+  ...fields,
+});
 
 describe('dashboard parts', () => {
   describe('SnapshotReader', () => {
@@ -25,7 +33,15 @@ describe('dashboard parts', () => {
       await r
         .multi()
         .sadd(keys.workers, 'w1')
-        .hset(keys.worker('w1'), { id: 'w1', host: '127.0.0.1', port: '4100', tasks: '["a","b"]', concurrency: '4', running: '2', updated_at: String(now - 300) })
+        .hset(keys.worker('w1'), {
+          id: 'w1',
+          host: '127.0.0.1',
+          port: '4100',
+          tasks: '["a","b"]',
+          concurrency: '4',
+          running: '2',
+          updated_at: String(now - 300),
+        })
         .sadd(keys.distributors, 'd1')
         .hset(keys.distributor('d1'), { id: 'd1', host: '127.0.0.1', port: '5000', updated_at: String(now) })
         .lpush(keys.newTask, 'x', 'y')
@@ -56,7 +72,16 @@ describe('dashboard parts', () => {
       expect(s.prefix).toBe(prefix);
       expect(s.workers).toEqual([{ id: 'w1', host: '127.0.0.1', port: 4100, tasks: ['a', 'b'], concurrency: 4, running: 2, updatedAt: now - 300 }]);
       expect(s.distributors).toEqual([{ id: 'd1', host: '127.0.0.1', port: 5000, updatedAt: now }]);
-      expect(s.queues).toEqual({ intake: 2, delayed: 1, stopped: 1, ready: [{ name: 'a', depth: 3 }, { name: 'b', depth: 0 }, { name: 'orphan', depth: 1 }] });
+      expect(s.queues).toEqual({
+        intake: 2,
+        delayed: 1,
+        stopped: 1,
+        ready: [
+          { name: 'a', depth: 3 },
+          { name: 'b', depth: 0 },
+          { name: 'orphan', depth: 1 },
+        ],
+      });
       expect(s.assigned.map((a) => [a.id, a.state, a.worker, a.attempts])).toEqual([
         ['t3', 'RUNNING', 'gone', 2],
         ['t1', 'RUNNING', 'w1', 1],
@@ -75,7 +100,14 @@ describe('dashboard parts', () => {
 
     test('an empty mesh reads as empty, not as an error', async () => {
       const s = await new SnapshotReader(r, new Keys(randomPrefix('dashempty')), true).read();
-      expect(s).toMatchObject({ workers: [], distributors: [], assigned: [], failures: [], dead: { total: 0, recent: [] }, queues: { intake: 0, delayed: 0, stopped: 0, ready: [] } });
+      expect(s).toMatchObject({
+        workers: [],
+        distributors: [],
+        assigned: [],
+        failures: [],
+        dead: { total: 0, recent: [] },
+        queues: { intake: 0, delayed: 0, stopped: 0, ready: [] },
+      });
     });
   });
 
@@ -89,7 +121,9 @@ describe('dashboard parts', () => {
       live.apply(ev('t1', 1, 3, 'log', { level: 'info', message: 'half-way' }));
       live.apply(ev('t1', 1, 4, 'event', { event: 'thumb', data: null }));
       const first = live.flush();
-      expect(first.tasks).toEqual([expect.objectContaining({ id: 't1', attempt: 1, state: 'RUNNING', done: 3, total: 10, message: 'step 3', log: 'half-way', endedAt: null })]);
+      expect(first.tasks).toEqual([
+        expect.objectContaining({ id: 't1', attempt: 1, state: 'RUNNING', done: 3, total: 10, message: 'step 3', log: 'half-way', endedAt: null }),
+      ]);
       expect(live.flush()).toEqual({ tasks: [], removed: [] });
 
       // An older attempt's late event changes nothing; a newer attempt starts over.

@@ -11,7 +11,25 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, REDIS_URL, ROOT, runBin, SHARE_KEY, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  certFiles,
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  freePort,
+  randomPrefix,
+  redis,
+  REDIS_URL,
+  ROOT,
+  runBin,
+  SHARE_KEY,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 const TASKS = join(ROOT, 'test', 'fixtures', 'dashboard-tasks.js');
 const SCREENSHOT = join(ROOT, 'docs', 'dashboard.png');
@@ -36,7 +54,10 @@ interface Reply {
 }
 
 /** One plain HTTP(S) request, no browser: what curl would send. */
-function send(url: string, opts: { method?: string; headers?: Record<string, string>; tls?: { key?: Buffer; cert?: Buffer; ca: Buffer } } = {}): Promise<Reply> {
+function send(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; tls?: { key?: Buffer; cert?: Buffer; ca: Buffer } } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const base = { method: opts.method ?? 'GET', headers: opts.headers ?? {}, host: u.hostname, port: u.port, path: u.pathname };
@@ -98,7 +119,10 @@ describe('dashboard', () => {
 
   /** The done value the page's bar shows for a task, or null while it has none. */
   async function barDone(page: Page, id: string): Promise<number | null> {
-    const v = await page.locator(`#running tr[data-task="${id}"] .bar`).getAttribute('data-done', { timeout: 1000 }).catch(() => null);
+    const v = await page
+      .locator(`#running tr[data-task="${id}"] .bar`)
+      .getAttribute('data-done', { timeout: 1000 })
+      .catch(() => null);
     return v ? Number(v) : null;
   }
 
@@ -107,11 +131,16 @@ describe('dashboard', () => {
     const executablePath = chromiumPath();
     const dport = await freePort();
     procs.push(spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, dport))], {}, 'distributor'));
-    procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [dport], { id: 'dash-w1', concurrency: 8 })), '--tasks', TASKS], {}, 'worker'));
+    procs.push(
+      spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [dport], { id: 'dash-w1', concurrency: 8 })), '--tasks', TASKS], {}, 'worker'),
+    );
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
     const r = redis();
     try {
-      await waitFor('the distributor and the worker registered', async () => (await r.scard(`${prefix}distributors`)) === 1 && (await r.sismember(`${prefix}workers`, 'dash-w1')) === 1);
+      await waitFor(
+        'the distributor and the worker registered',
+        async () => (await r.scard(`${prefix}distributors`)) === 1 && (await r.sismember(`${prefix}workers`, 'dash-w1')) === 1,
+      );
     } finally {
       r.disconnect();
     }
@@ -138,7 +167,10 @@ describe('dashboard', () => {
       expect(none.status).toBe(401);
       const wrong = await send(`${url}api/tasks/${id}/${action}`, { method: 'POST', headers: { authorization: 'Bearer not-the-token-at-all' } });
       expect(wrong.status).toBe(403);
-      const foreign = await send(`${url}api/tasks/${id}/${action}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' } });
+      const foreign = await send(`${url}api/tasks/${id}/${action}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' },
+      });
       expect(foreign.status).toBe(403);
       // GET never changes state.
       expect((await send(`${url}api/tasks/${id}/${action}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(405);
@@ -166,7 +198,7 @@ describe('dashboard', () => {
     expect(unknown.status).toBe(404);
   });
 
-  it('the page: workers, distributors and queues; a running task\'s bar advances live; the cancel button cancels it', async () => {
+  it("the page: workers, distributors and queues; a running task's bar advances live; the cancel button cancels it", async () => {
     const page = await openPage();
     await page.locator('#workers tr[data-worker="dash-w1"]').waitFor();
     await expect(page.locator('#distributors tbody tr').count()).resolves.toBe(1);
@@ -198,7 +230,10 @@ describe('dashboard', () => {
     await expect(page.locator(`#running tr[data-task="${id}"] .state`).textContent()).resolves.toBe('RUNNING');
     await expect(page.locator('#workers tr[data-worker="dash-w1"]').textContent()).resolves.toContain('steps');
     // A screenshot with the bars well under way (and every one of them drawn).
-    await waitFor('the bars to move on', async () => ((await barDone(page, id)) ?? 0) >= 20 && (await barDone(page, others[0]!)) !== null && (await barDone(page, others[1]!)) !== null);
+    await waitFor(
+      'the bars to move on',
+      async () => ((await barDone(page, id)) ?? 0) >= 20 && (await barDone(page, others[0]!)) !== null && (await barDone(page, others[1]!)) !== null,
+    );
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
     await page.locator(`#running tr[data-task="${id}"] button.cancel`).click();
@@ -263,7 +298,10 @@ describe('dashboard', () => {
     const bare = await send(`${tlsUrl}api/tasks/${id}/cancel`, { method: 'POST', tls: { ca } });
     expect(bare.status).toBe(401);
     const other = certFiles('worker', 'other');
-    const foreign = await send(`${tlsUrl}api/tasks/${id}/cancel`, { method: 'POST', tls: { ca, key: readFileSync(other.key), cert: readFileSync(other.cert) } });
+    const foreign = await send(`${tlsUrl}api/tasks/${id}/cancel`, {
+      method: 'POST',
+      tls: { ca, key: readFileSync(other.key), cert: readFileSync(other.cert) },
+    });
     expect(foreign.status).toBe(401);
     expect((await client.status(id))?.state).toBe('RUNNING');
     const ok = await send(`${tlsUrl}api/tasks/${id}/cancel`, { method: 'POST', tls: { ca, key: readFileSync(c.key), cert: readFileSync(c.cert) } });

@@ -6,7 +6,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { cleanPrefix, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from './helpers';
+import {
+  cleanPrefix,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+  countLogs,
+} from './helpers';
 
 interface DeadEntry {
   reason: string;
@@ -15,7 +29,26 @@ interface DeadEntry {
   distributor: string;
 }
 
-const SPEC_FIELDS = ['id', 'name', 'config', 'state', 'attempts', 'max_attempts', 'stalls', 'epoch', 'worker', 'distributor', 'created_at', 'started_at', 'updated_at', 'ended_at', 'result', 'error', 'state_optional', 'clean_end'];
+const SPEC_FIELDS = [
+  'id',
+  'name',
+  'config',
+  'state',
+  'attempts',
+  'max_attempts',
+  'stalls',
+  'epoch',
+  'worker',
+  'distributor',
+  'created_at',
+  'started_at',
+  'updated_at',
+  'ended_at',
+  'result',
+  'error',
+  'state_optional',
+  'clean_end',
+];
 
 describe('dead letters and raw envelopes', () => {
   const prefix = randomPrefix('dead');
@@ -28,14 +61,20 @@ describe('dead letters and raw envelopes', () => {
   const newTask = `${prefix}new-task`;
 
   const record = (id: string) => r.hgetall(`${prefix}task:${id}`);
-  const waitState = (id: string, state: string, ms = 15000) => waitFor(`${id} ${state}`, async () => ((await r.hget(`${prefix}task:${id}`, 'state')) === state ? true : null), ms);
+  const waitState = (id: string, state: string, ms = 15000) =>
+    waitFor(`${id} ${state}`, async () => ((await r.hget(`${prefix}task:${id}`, 'state')) === state ? true : null), ms);
   const deadEntries = async (): Promise<DeadEntry[]> => (await r.lrange(`${prefix}dead`, 0, -1)).map((s) => JSON.parse(s) as DeadEntry);
 
   beforeAll(async () => {
     r = redis();
     const port = await freePort();
     distributorId = `d-${port}`;
-    d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { limits: { max_message_bytes: 4096 } }))], {}, 'distributor');
+    d = spawnBin(
+      'distributor',
+      ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { limits: { max_message_bytes: 4096 } }))],
+      {},
+      'distributor',
+    );
     procs.push(d);
     procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'dead-w1' })), '--tasks', FIXTURE_TASKS], {}, 'w1'));
     await d.waitForLog('worker connected', { worker: 'dead-w1' });
@@ -72,9 +111,21 @@ describe('dead letters and raw envelopes', () => {
       { what: 'state_optional "yes"', raw: JSON.stringify({ name: 'echo', config: { tag }, state_optional: 'yes' }), reason: /^state_optional\b.*boolean/ },
       { what: 'clean_end 1', raw: JSON.stringify({ name: 'echo', config: { tag }, clean_end: 1 }), reason: /^clean_end\b.*boolean/ },
       { what: 'an id with a space', raw: JSON.stringify({ id: `has space ${tag}`, name: 'echo', config: { tag } }), reason: /^id\b/ },
-      { what: 'over limits.max_message_bytes', raw: JSON.stringify({ name: 'echo', config: { tag, pad: 'x'.repeat(10 * 1024) } }), reason: /over the limit of 4096/ },
-      { what: 'the id of a task that already ENDed', raw: JSON.stringify({ id: doneId, name: 'echo', config: { second: tag } }), reason: new RegExp(`${doneId}.*already exists.*END`) },
-      { what: 'the id of an existing task with another name', raw: JSON.stringify({ id: doneId, name: 'sleep', config: { third: tag } }), reason: new RegExp(`${doneId}.*already exists`) },
+      {
+        what: 'over limits.max_message_bytes',
+        raw: JSON.stringify({ name: 'echo', config: { tag, pad: 'x'.repeat(10 * 1024) } }),
+        reason: /over the limit of 4096/,
+      },
+      {
+        what: 'the id of a task that already ENDed',
+        raw: JSON.stringify({ id: doneId, name: 'echo', config: { second: tag } }),
+        reason: new RegExp(`${doneId}.*already exists.*END`),
+      },
+      {
+        what: 'the id of an existing task with another name',
+        raw: JSON.stringify({ id: doneId, name: 'sleep', config: { third: tag } }),
+        reason: new RegExp(`${doneId}.*already exists`),
+      },
     ];
     const t0 = Date.now();
     for (const c of cases) await r.lpush(newTask, c.raw);
@@ -159,7 +210,10 @@ describe('dead letters and raw envelopes', () => {
 
   test('optional envelope fields are recorded as given', async () => {
     const id = `opts-${tag}`;
-    await r.lpush(newTask, JSON.stringify({ id, name: 'echo', config: { o: 1 }, max_attempts: 5, max_stalls: 2, priority: 7, state_optional: true, clean_end: false }));
+    await r.lpush(
+      newTask,
+      JSON.stringify({ id, name: 'echo', config: { o: 1 }, max_attempts: 5, max_stalls: 2, priority: 7, state_optional: true, clean_end: false }),
+    );
     await waitState(id, 'END');
     const h = await record(id);
     expect(h).toMatchObject({ id, name: 'echo', max_attempts: '5', max_stalls: '2', priority: '7', state_optional: '1', clean_end: '0', attempts: '1' });
@@ -173,7 +227,11 @@ describe('dead letters and raw envelopes', () => {
     const deadBefore = (await deadEntries()).length;
     const t0 = Date.now();
     await r.lpush(newTask, ...raws);
-    await waitFor('every good envelope recorded', async () => (await Promise.all(good.map((id) => r.exists(`${prefix}task:${id}`)))).every((x) => x === 1), 5000);
+    await waitFor(
+      'every good envelope recorded',
+      async () => (await Promise.all(good.map((id) => r.exists(`${prefix}task:${id}`)))).every((x) => x === 1),
+      5000,
+    );
     // Recorded in the batch itself, not by the own-tasks loop re-reading the processing list later.
     expect(Date.now() - t0).toBeLessThan(1000);
     for (const id of good) await waitState(id, 'END');

@@ -3,7 +3,19 @@
  * and two workers all reach END with the right results, spread over both workers.
  */
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, spawnBin, tmpDir, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  spawnBin,
+  tmpDir,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 describe('task flow', () => {
   const prefix = randomPrefix('flow');
@@ -16,7 +28,14 @@ describe('task flow', () => {
     const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port))], {}, 'distributor');
     procs.push(d);
     for (const n of [1, 2]) {
-      procs.push(spawnBin('worker', ['--config', writeConfig(dir, `w${n}`, workerConfig(prefix, [port], { id: `flow-w${n}`, concurrency: 8 })), '--tasks', FIXTURE_TASKS], {}, `w${n}`));
+      procs.push(
+        spawnBin(
+          'worker',
+          ['--config', writeConfig(dir, `w${n}`, workerConfig(prefix, [port], { id: `flow-w${n}`, concurrency: 8 })), '--tasks', FIXTURE_TASKS],
+          {},
+          `w${n}`,
+        ),
+      );
     }
     await d.waitForLog('worker connected', { worker: 'flow-w1' });
     await d.waitForLog('worker connected', { worker: 'flow-w2' });

@@ -88,7 +88,12 @@ describe('FsStore survives SIGKILL', () => {
     const created = out.filter((l) => l.startsWith('created ')).map((l) => l.split(' ')[1] as string);
     const fulfilled = out.filter((l) => l.startsWith('fulfilled ')).map((l) => l.split(' ') as [string, string, string]);
     const queued = out.filter((l) => l.startsWith('queued ')).map((l) => l.split(' ') as [string, string, string]);
-    const delivering = new Set(out.filter((l) => l.startsWith('delivering ')).map((l) => l.split(' ')).map(([, id, t]) => key(id!, t!)));
+    const delivering = new Set(
+      out
+        .filter((l) => l.startsWith('delivering '))
+        .map((l) => l.split(' '))
+        .map(([, id, t]) => key(id!, t!)),
+    );
     // Enough happened for the checks to mean something.
     expect(created.length).toBeGreaterThan(100);
     expect(fulfilled.length).toBeGreaterThan(50);
@@ -105,30 +110,40 @@ describe('FsStore survives SIGKILL', () => {
       for (const [, id, pid] of fulfilled) expect(await store.get(id)).toMatchObject({ state: 'FULFILLED', value: { by: Number(pid), id } });
 
       // Drain: leases of killed holders expire (1.5 s); then every job can be finished.
-      await waitFor('every job fulfilled', async () => {
-        for (;;) {
-          const c = await store.claim({ leaseMs: 5000 });
-          if (!c) break;
-          await store.fulfill(c.id, { by: 0, id: c.id }, c);
-          await c.release();
-        }
-        return readdirSync(join(dir, 'pending')).length === 0;
-      }, 15000, 100);
+      await waitFor(
+        'every job fulfilled',
+        async () => {
+          for (;;) {
+            const c = await store.claim({ leaseMs: 5000 });
+            if (!c) break;
+            await store.fulfill(c.id, { by: 0, id: c.id }, c);
+            await c.release();
+          }
+          return readdirSync(join(dir, 'pending')).length === 0;
+        },
+        15000,
+        100,
+      );
       for (const id of created) expect((await store.get(id))?.state).toBe('FULFILLED');
 
       // At least once: every acknowledged target was handed to a consumer, or is handed now.
       const drained = new Set<string>();
       const targetsLeft = () => readdirSync(join(dir, 'waiting')).some((id) => readdirSync(join(dir, 'waiting', id)).length > 0);
       // Polled: a dead consumer's notification lease has to run out first.
-      await waitFor('every notification delivered', async () => {
-        for (;;) {
-          const n = await store.pullNotification({ leaseMs: 5000 });
-          if (!n) break;
-          for (const t of n.waiting) drained.add(key(n.id, JSON.stringify(t)));
-          await n.done(n.waiting);
-        }
-        return !targetsLeft();
-      }, 15000, 100);
+      await waitFor(
+        'every notification delivered',
+        async () => {
+          for (;;) {
+            const n = await store.pullNotification({ leaseMs: 5000 });
+            if (!n) break;
+            for (const t of n.waiting) drained.add(key(n.id, JSON.stringify(t)));
+            await n.done(n.waiting);
+          }
+          return !targetsLeft();
+        },
+        15000,
+        100,
+      );
       const lost = queued.map(([, id, t]) => key(id, t)).filter((k) => !delivering.has(k) && !drained.has(k));
       expect(lost).toEqual([]);
     } finally {

@@ -22,7 +22,11 @@ describe('hostile input', () => {
     const depth = 200000;
     const raw = `{"name":"echo","config":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
     await r.lpush(keys.newTask, raw);
-    const entry = await waitFor('dead entry', async () => (await r.lrange(keys.dead, 0, -1)).map((e) => JSON.parse(e) as { reason: string; raw: string }).find((e) => e.raw === raw), 10000);
+    const entry = await waitFor(
+      'dead entry',
+      async () => (await r.lrange(keys.dead, 0, -1)).map((e) => JSON.parse(e) as { reason: string; raw: string }).find((e) => e.raw === raw),
+      10000,
+    );
     expect(entry.reason).toMatch(/unusable envelope|not JSON/);
     expect(await r.llen(keys.intake(`d-${cluster.ports[0]}`))).toBe(0);
     const id = await cluster.client.submit('echo', { still: 'serving' });
@@ -43,7 +47,12 @@ describe('hostile input', () => {
 });
 
 describe('envelopes a small-limit distributor must refuse', () => {
-  const cluster = new Cluster({ label: 'hostile-small', workers: 1, distributor: { limits: { max_message_bytes: 4096 } }, worker: { limits: { max_message_bytes: 4096 } } });
+  const cluster = new Cluster({
+    label: 'hostile-small',
+    workers: 1,
+    distributor: { limits: { max_message_bytes: 4096 } },
+    worker: { limits: { max_message_bytes: 4096 } },
+  });
   const r = redis();
   beforeAll(() => cluster.start());
   afterAll(async () => {

@@ -42,10 +42,14 @@ describe('record lifecycle', () => {
     w.signal('SIGKILL');
     await w.exited;
     const keys = new Keys(cluster.prefix);
-    const ttl = await waitFor('down flag', async () => {
-      const ms = await r.pttl(keys.workerDown('w1'));
-      return ms > 0 ? ms : null;
-    }, 5000);
+    const ttl = await waitFor(
+      'down flag',
+      async () => {
+        const ms = await r.pttl(keys.workerDown('w1'));
+        return ms > 0 ? ms : null;
+      },
+      5000,
+    );
     const flagEnds = Date.now() + ttl;
     cluster.startWorker('w1');
     await cluster.connected('w1');

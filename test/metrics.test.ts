@@ -7,7 +7,22 @@
  */
 import { connect as tlsConnect } from 'node:tls';
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, runBin, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  runBin,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 /** One scrape, as series text (`name{labels}`) -> value, plus the raw text for family checks. */
 interface Scrape {
@@ -56,7 +71,17 @@ describe('Prometheus metrics', () => {
     const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { metrics: { port: dMetrics } }))], {}, 'distributor');
     procs.push(d);
     // Port 0: any free port, which the worker logs.
-    const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'metrics-w1', concurrency: 4, metrics: { host: '127.0.0.1', port: 0 } })), '--tasks', FIXTURE_TASKS], {}, 'worker');
+    const w = spawnBin(
+      'worker',
+      [
+        '--config',
+        writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'metrics-w1', concurrency: 4, metrics: { host: '127.0.0.1', port: 0 } })),
+        '--tasks',
+        FIXTURE_TASKS,
+      ],
+      {},
+      'worker',
+    );
     procs.push(w);
     await d.waitForLog('worker connected', { worker: 'metrics-w1' });
     const m = await w.waitForLog('metrics endpoint listening', { port: /^\d+$/ });
@@ -73,10 +98,35 @@ describe('Prometheus metrics', () => {
   test('both roles serve the families, and they move as tasks run', async () => {
     const d0 = await scrape(dMetrics);
     const w0 = await scrape(wMetrics);
-    for (const f of ['taskmesh_tasks', 'taskmesh_intake_depth', 'taskmesh_ready_depth', 'taskmesh_dead_list_length', 'taskmesh_queue_wait_seconds', 'taskmesh_requeues_total', 'taskmesh_stalls_total', 'taskmesh_dead_envelopes_total', 'taskmesh_fenced_writes_refused_total', 'taskmesh_refused_connections_total', 'taskmesh_connected_peers', 'taskmesh_heartbeat_age_seconds', 'nodejs_eventloop_lag_seconds', 'process_cpu_user_seconds_total', 'process_resident_memory_bytes']) {
+    for (const f of [
+      'taskmesh_tasks',
+      'taskmesh_intake_depth',
+      'taskmesh_ready_depth',
+      'taskmesh_dead_list_length',
+      'taskmesh_queue_wait_seconds',
+      'taskmesh_requeues_total',
+      'taskmesh_stalls_total',
+      'taskmesh_dead_envelopes_total',
+      'taskmesh_fenced_writes_refused_total',
+      'taskmesh_refused_connections_total',
+      'taskmesh_connected_peers',
+      'taskmesh_heartbeat_age_seconds',
+      'nodejs_eventloop_lag_seconds',
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+    ]) {
       expect([f, hasFamily(d0, f)]).toEqual([f, true]);
     }
-    for (const f of ['taskmesh_attempt_ends_total', 'taskmesh_run_seconds', 'taskmesh_retries_total', 'taskmesh_fenced_writes_refused_total', 'taskmesh_connected_peers', 'taskmesh_heartbeat_age_seconds', 'taskmesh_concurrency', 'nodejs_eventloop_lag_seconds']) {
+    for (const f of [
+      'taskmesh_attempt_ends_total',
+      'taskmesh_run_seconds',
+      'taskmesh_retries_total',
+      'taskmesh_fenced_writes_refused_total',
+      'taskmesh_connected_peers',
+      'taskmesh_heartbeat_age_seconds',
+      'taskmesh_concurrency',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       expect([f, hasFamily(w0, f)]).toEqual([f, true]);
     }
     expect(d0.text).toMatch(/role="distributor"/);
@@ -109,7 +159,9 @@ describe('Prometheus metrics', () => {
       const s = await scrape(wMetrics);
       return value(s, 'taskmesh_attempt_ends_total', { name: 'flaky', state: 'END' }) >= 1 ? s : null;
     });
-    expect(value(w1, 'taskmesh_attempt_ends_total', { name: 'echo', state: 'END' }) - value(w0, 'taskmesh_attempt_ends_total', { name: 'echo', state: 'END' })).toBe(3);
+    expect(
+      value(w1, 'taskmesh_attempt_ends_total', { name: 'echo', state: 'END' }) - value(w0, 'taskmesh_attempt_ends_total', { name: 'echo', state: 'END' }),
+    ).toBe(3);
     expect(value(w1, 'taskmesh_attempt_ends_total', { name: 'fail', state: 'FAILED' })).toBe(1);
     expect(value(w1, 'taskmesh_retries_total', { name: 'flaky' })).toBe(1);
     expect(value(w1, 'taskmesh_run_seconds_count', { name: 'echo', outcome: 'END' })).toBe(3);
@@ -118,7 +170,10 @@ describe('Prometheus metrics', () => {
 
     const d1 = await waitFor('distributor metrics to move', async () => {
       const s = await scrape(dMetrics);
-      const moved = value(s, 'taskmesh_dead_envelopes_total') >= 1 && value(s, 'taskmesh_refused_connections_total') >= 1 && value(s, 'taskmesh_ready_depth', { name: 'nobody-has-this' }) === 1;
+      const moved =
+        value(s, 'taskmesh_dead_envelopes_total') >= 1 &&
+        value(s, 'taskmesh_refused_connections_total') >= 1 &&
+        value(s, 'taskmesh_ready_depth', { name: 'nobody-has-this' }) === 1;
       return moved ? s : null;
     });
     // 3 echo + 1 fail + 2 flaky attempts started.
@@ -140,7 +195,12 @@ describe('Prometheus metrics', () => {
     const bad = await runBin('distributor', ['--config', writeConfig(dir, 'd-bad', distributorConfig(prefix, port, { metrics: { port: 70000 } }))], {}, 15000);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/metrics\.port/);
-    const badHost = await runBin('worker', ['--config', writeConfig(dir, 'w-bad', workerConfig(prefix, [port], { metrics: { host: '' } })), '--tasks', FIXTURE_TASKS], {}, 15000);
+    const badHost = await runBin(
+      'worker',
+      ['--config', writeConfig(dir, 'w-bad', workerConfig(prefix, [port], { metrics: { host: '' } })), '--tasks', FIXTURE_TASKS],
+      {},
+      15000,
+    );
     expect(badHost.code).toBe(2);
     expect(badHost.stderr).toMatch(/metrics\.host/);
   });

@@ -11,7 +11,11 @@ import { Cluster } from './faults/cluster';
 const CHILD = join(ROOT, 'test', 'fixtures', 'on-complete-child.js');
 
 function subscriber(prefix: string, group: string, consumer: string, env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [CHILD, REDIS_URL, prefix, 'echo', group, consumer], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHILD, REDIS_URL, prefix, 'echo', group, consumer], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Proc(`sub-${consumer}`, child);
 }
 

@@ -67,7 +67,16 @@ describe('decodeFrame', () => {
   });
 
   test('a missing or unknown type is an error', () => {
-    for (const t of ['{}', '{"type":"frobnicate"}', '{"type":1,"ts":1}', '{"type":null}', '{"type":"PING","ts":1}', '{"type":"toString"}', '{"type":"__proto__"}', '{"type":"constructor"}']) {
+    for (const t of [
+      '{}',
+      '{"type":"frobnicate"}',
+      '{"type":1,"ts":1}',
+      '{"type":null}',
+      '{"type":"PING","ts":1}',
+      '{"type":"toString"}',
+      '{"type":"__proto__"}',
+      '{"type":"constructor"}',
+    ]) {
       expectBad(t, /type/);
     }
   });
@@ -105,7 +114,13 @@ describe('decodeFrame', () => {
   });
 
   test('decodeFrame never throws', () => {
-    const inputs = ['{"type":"assign","task":null}', '{"type":"register","tasks":null}', '{"__proto__":{"type":"pong"},"ts":1}', '1e999', '{"type":"ping","ts":1e999}'];
+    const inputs = [
+      '{"type":"assign","task":null}',
+      '{"type":"register","tasks":null}',
+      '{"__proto__":{"type":"pong"},"ts":1}',
+      '1e999',
+      '{"type":"ping","ts":1e999}',
+    ];
     for (const t of inputs) expect(() => decodeFrame(t)).not.toThrow();
     expect(decodeFrame('{"type":"ping","ts":1e999}').ok).toBe(false);
   });
@@ -117,15 +132,45 @@ describe('parseEnvelope / validateEnvelope', () => {
     const b = validateEnvelope({ name: 'echo', config: { x: 1 } });
     expect(a.ok && b.ok).toBe(true);
     if (!a.ok || !b.ok) return;
-    expect(a.fields).toEqual({ id: expect.stringMatching(UUID_V4), name: 'echo', config: '{}', max_attempts: 3, max_stalls: 5, priority: 0, state_optional: false, clean_end: false });
+    expect(a.fields).toEqual({
+      id: expect.stringMatching(UUID_V4),
+      name: 'echo',
+      config: '{}',
+      max_attempts: 3,
+      max_stalls: 5,
+      priority: 0,
+      state_optional: false,
+      clean_end: false,
+    });
     expect(b.fields.config).toBe('{"x":1}');
     expect(b.fields.id).not.toBe(a.fields.id);
   });
 
   test('every optional field is taken as given', () => {
     const id = '3b2f1c1e-9f0a-4c55-a1b2-0123456789ab';
-    const r = validateEnvelope({ id, name: 'my_task-2', config: { deep: { list: [1, 2] } }, max_attempts: 1, max_stalls: 9, priority: -1000, state_optional: true, clean_end: true });
-    expect(r).toEqual({ ok: true, fields: { id, name: 'my_task-2', config: '{"deep":{"list":[1,2]}}', max_attempts: 1, max_stalls: 9, priority: -1000, state_optional: true, clean_end: true } });
+    const r = validateEnvelope({
+      id,
+      name: 'my_task-2',
+      config: { deep: { list: [1, 2] } },
+      max_attempts: 1,
+      max_stalls: 9,
+      priority: -1000,
+      state_optional: true,
+      clean_end: true,
+    });
+    expect(r).toEqual({
+      ok: true,
+      fields: {
+        id,
+        name: 'my_task-2',
+        config: '{"deep":{"list":[1,2]}}',
+        max_attempts: 1,
+        max_stalls: 9,
+        priority: -1000,
+        state_optional: true,
+        clean_end: true,
+      },
+    });
   });
 
   test.each([
@@ -310,7 +355,9 @@ describe('live frames against a distributor', () => {
     expect(garbage.frames.some((f) => f.includes('"welcome"'))).toBe(false);
 
     // A watcher is not accepted by a distributor (even with a plausible auth frame).
-    const watcher = await attempt((ws, hello) => ws.send(JSON.stringify({ type: 'auth', v: 1, role: 'watcher', id: 'proto-w', nonce: 'abc', mac: `${String(hello.nonce)}-not-a-mac` })));
+    const watcher = await attempt((ws, hello) =>
+      ws.send(JSON.stringify({ type: 'auth', v: 1, role: 'watcher', id: 'proto-w', nonce: 'abc', mac: `${String(hello.nonce)}-not-a-mac` })),
+    );
     expect(watcher.code).toBe(CloseCode.NOT_ALLOWED);
     expect(watcher.frames.some((f) => f.includes('"welcome"'))).toBe(false);
   });

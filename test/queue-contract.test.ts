@@ -180,7 +180,7 @@ describe.each(Object.entries(BACKENDS))('Queue contract: %s', (_backend, backend
   test('weighted: a weight of 0, a negative or a non-number is refused with BAD_ITEM', async () => {
     const q = backend.open({ kind: 'weighted', weights: { zero: 0 }, weight: undefined });
     await expect(q.push({ name: 'zero' })).rejects.toMatchObject({ code: 'BAD_ITEM', message: 'weight: must be a finite number > 0, got 0 for zero' });
-    const f = backend.open({ kind: 'weighted', weight: (i) => (i.n ?? Number.NaN) });
+    const f = backend.open({ kind: 'weighted', weight: (i) => i.n ?? Number.NaN });
     await expect(f.push({ name: 'x', n: -2 })).rejects.toMatchObject({ code: 'BAD_ITEM' });
     await expect(f.push({ name: 'x' })).rejects.toMatchObject({ code: 'BAD_ITEM' });
     expect(await f.size()).toBe(0);
@@ -199,14 +199,18 @@ describe.each(Object.entries(BACKENDS))('Queue contract: %s', (_backend, backend
     test.each([
       ['a weight per task name', { weights: { light: 1, mid: 2, heavy: 7 } }],
       ['a function of the envelope', { weight: (i: Item) => ({ light: 1, mid: 2, heavy: 7 })[i.name] ?? 1 }],
-    ] as const)('weighted by %s: drawn in proportion 1:2:7; the same check fails on FIFO', async (_how, opts) => {
-      const names = ['light', 'mid', 'heavy'];
-      const expected = [0.1, 0.2, 0.7].map((p) => p * DRAWS);
-      const counts = await nameDraws(backend.open({ kind: 'weighted', ...opts }), names);
-      expect(chiSquare(counts, expected)).toBeLessThan(CHI2_P0001[2]);
-      const fifo = await nameDraws(backend.open({ kind: 'fifo' }), names);
-      expect(chiSquare(fifo, expected)).toBeGreaterThan(CHI2_P0001[2]);
-    }, 60000);
+    ] as const)(
+      'weighted by %s: drawn in proportion 1:2:7; the same check fails on FIFO',
+      async (_how, opts) => {
+        const names = ['light', 'mid', 'heavy'];
+        const expected = [0.1, 0.2, 0.7].map((p) => p * DRAWS);
+        const counts = await nameDraws(backend.open({ kind: 'weighted', ...opts }), names);
+        expect(chiSquare(counts, expected)).toBeLessThan(CHI2_P0001[2]);
+        const fifo = await nameDraws(backend.open({ kind: 'fifo' }), names);
+        expect(chiSquare(fifo, expected)).toBeGreaterThan(CHI2_P0001[2]);
+      },
+      60000,
+    );
   });
 });
 
@@ -218,7 +222,10 @@ describe('RedisQueue on the data model', () => {
     const q = new RedisQueue<Item>({ kind: 'fifo', redis: r, prefix, name: 'new-task' });
     await r.lpush(`${prefix}new-task`, JSON.stringify({ name: 'resize', config: { w: 1 } }));
     await q.push({ name: 'resize', config: { w: 2 } });
-    expect(await r.lrange(`${prefix}new-task`, 0, -1)).toEqual([JSON.stringify({ name: 'resize', config: { w: 2 } }), JSON.stringify({ name: 'resize', config: { w: 1 } })]);
+    expect(await r.lrange(`${prefix}new-task`, 0, -1)).toEqual([
+      JSON.stringify({ name: 'resize', config: { w: 2 } }),
+      JSON.stringify({ name: 'resize', config: { w: 1 } }),
+    ]);
     expect(await q.pop()).toEqual({ name: 'resize', config: { w: 1 } });
     expect(await q.pop()).toEqual({ name: 'resize', config: { w: 2 } });
   });

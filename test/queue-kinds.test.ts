@@ -4,7 +4,20 @@
  * their configured weight. Each is checked on the order one worker (concurrency 1) starts them.
  */
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 interface Mesh {
   client: TaskClient;
@@ -23,7 +36,12 @@ async function mesh(label: string, queue: Record<string, unknown>): Promise<Mesh
   return {
     client,
     startWorker: () => {
-      const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: `${label}-w`, concurrency: 1 })), '--tasks', FIXTURE_TASKS], {}, 'w');
+      const w = spawnBin(
+        'worker',
+        ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: `${label}-w`, concurrency: 1 })), '--tasks', FIXTURE_TASKS],
+        {},
+        'w',
+      );
       procs.push(w);
       return w;
     },

@@ -22,10 +22,14 @@ describe('RedisStore on a running mesh', () => {
   test('a job created in the store is run by a worker; its result is the value; its target is notified', async () => {
     const job = await store.create({ hello: 'store' });
     await store.queue(job.id, { mail: 'ops@example.com' });
-    const done = await waitFor('FULFILLED', async () => {
-      const j = await store.get(job.id);
-      return j?.state === 'FULFILLED' ? j : null;
-    }, 10000);
+    const done = await waitFor(
+      'FULFILLED',
+      async () => {
+        const j = await store.get(job.id);
+        return j?.state === 'FULFILLED' ? j : null;
+      },
+      10000,
+    );
     expect(done.value).toEqual({ hello: 'store' });
     // The same record, seen as a task.
     const rec = await cluster.record(job.id);

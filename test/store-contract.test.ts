@@ -170,10 +170,14 @@ describe.each(Object.entries(IMPLEMENTATIONS))('Store contract: %s', (_name, imp
       // A "must not happen" check: keep trying to take it for 700 ms; every try must find it held.
       const until = Date.now() + 700;
       let stolen = 0;
-      await waitFor('700 ms held', async () => {
-        if (await peer(store).claim({ leaseMs: 150 })) stolen++;
-        return Date.now() > until;
-      }, 5000);
+      await waitFor(
+        '700 ms held',
+        async () => {
+          if (await peer(store).claim({ leaseMs: 150 })) stolen++;
+          return Date.now() > until;
+        },
+        5000,
+      );
       expect(stolen).toBe(0);
       expect(lost).not.toHaveBeenCalled();
       expect(c.compromised).toBe(false);

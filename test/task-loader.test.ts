@@ -8,7 +8,21 @@ import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient, loadConfig } from '@taskmesh/common';
 import type { Redis } from 'ioredis';
-import { cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  freePort,
+  randomPrefix,
+  redis,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+  countLogs,
+} from './helpers';
 
 describe('task loader', () => {
   const prefix = randomPrefix('loader');
@@ -34,12 +48,20 @@ describe('task loader', () => {
     client = new TaskClient(loadConfig('cli', clientConfig(prefix)));
 
     writeFileSync(join(tasksDir, 'hello.js'), "'use strict';\nmodule.exports = async (c) => ({ hello: c.who ?? 'world', version: 1 });\n");
-    writeFileSync(join(tasksDir, 're-verse.mjs'), "export default async function (c, ctx) {\n  return { reversed: String(c.s).split('').reverse().join(''), name: ctx.name };\n}\n");
-    writeFileSync(join(tasksDir, 'my task!.js'), "module.exports = async (c, ctx) => ({ cleaned: ctx.name, n: c.n });\n");
+    writeFileSync(
+      join(tasksDir, 're-verse.mjs'),
+      "export default async function (c, ctx) {\n  return { reversed: String(c.s).split('').reverse().join(''), name: ctx.name };\n}\n",
+    );
+    writeFileSync(join(tasksDir, 'my task!.js'), 'module.exports = async (c, ctx) => ({ cleaned: ctx.name, n: c.n });\n');
     writeFileSync(join(tasksDir, 'broken.js'), "throw new Error('broken at load time');\n");
     writeFileSync(join(tasksDir, 'README.txt'), 'not a task\n');
 
-    folderWorker = spawnBin('worker', ['--config', writeConfig(dir, 'wf', workerConfig(prefix, [port], { id: 'loader-folder' })), '--tasks', tasksDir], {}, 'loader-folder');
+    folderWorker = spawnBin(
+      'worker',
+      ['--config', writeConfig(dir, 'wf', workerConfig(prefix, [port], { id: 'loader-folder' })), '--tasks', tasksDir],
+      {},
+      'loader-folder',
+    );
     procs.push(folderWorker);
     await d.waitForLog('worker connected', { worker: 'loader-folder' });
   });
@@ -78,7 +100,7 @@ describe('task loader', () => {
     const pid = folderWorker.pid;
     const loadsBefore = countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 'hello' });
     writeFileSync(join(tasksDir, 'hello.js'), "'use strict';\nmodule.exports = async (c) => ({ hello: `again ${c.who}`, version: 2 });\n");
-    await waitFor('hello reloaded', () => (countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 'hello' })) > loadsBefore, 10000);
+    await waitFor('hello reloaded', () => countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 'hello' }) > loadsBefore, 10000);
     const rec = await run('hello', { who: 'there' });
     expect(rec.state).toBe('END');
     expect(rec.result).toEqual({ hello: 'again there', version: 2 });
@@ -88,22 +110,28 @@ describe('task loader', () => {
     // An ES module is reloaded too.
     const revLoads = countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 're-verse' });
     writeFileSync(join(tasksDir, 're-verse.mjs'), "export default async (c) => ({ reversed: String(c.s).split('').reverse().join('').toUpperCase() });\n");
-    await waitFor('re-verse reloaded', () => (countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 're-verse' })) > revLoads, 10000);
+    await waitFor('re-verse reloaded', () => countLogs(folderWorker.output, /^task module (re)?loaded$/, { name: 're-verse' }) > revLoads, 10000);
     expect((await run('re-verse', { s: 'xyz' })).result).toEqual({ reversed: 'ZYX' });
   });
 
-  test('a changed file is picked up after the old module\'s unload ran', async () => {
+  test("a changed file is picked up after the old module's unload ran", async () => {
     const marker = join(dir, 'unloaded-v1');
-    const v = (n: number) => `'use strict';\nconst fs = require('node:fs');\nconst unloadedBefore = fs.existsSync(${JSON.stringify(marker)});\nmodule.exports = async () => ({ v: ${n}, unloadedBefore });\nmodule.exports.unload = () => fs.writeFileSync(${JSON.stringify(marker)}, 'v${n}');\n`;
+    const v = (n: number) =>
+      `'use strict';\nconst fs = require('node:fs');\nconst unloadedBefore = fs.existsSync(${JSON.stringify(marker)});\nmodule.exports = async () => ({ v: ${n}, unloadedBefore });\nmodule.exports.unload = () => fs.writeFileSync(${JSON.stringify(marker)}, 'v${n}');\n`;
     writeFileSync(join(tasksDir, 'counter.js'), v(1));
     await waitFor('counter registered', async () => (await registered('loader-folder')).includes('counter'), 10000);
     expect((await run('counter', {})).result).toEqual({ v: 1, unloadedBefore: false });
     writeFileSync(join(tasksDir, 'counter.js'), v(2));
     // v2 is loaded only after v1's unload wrote the marker, so v2 saw it at load time.
-    const rec = await waitFor('v2 active', async () => {
-      const r = await run('counter', {});
-      return (r.result as { v: number }).v === 2 ? r : null;
-    }, 15000, 100);
+    const rec = await waitFor(
+      'v2 active',
+      async () => {
+        const r = await run('counter', {});
+        return (r.result as { v: number }).v === 2 ? r : null;
+      },
+      15000,
+      100,
+    );
     expect(rec.result).toEqual({ v: 2, unloadedBefore: true });
     expect(readFileSync(marker, 'utf8')).toBe('v1');
     unlinkSync(join(tasksDir, 'counter.js'));
@@ -112,7 +140,7 @@ describe('task loader', () => {
   test('a broken module that is fixed becomes a task; its queued task then runs', async () => {
     const id = await client.submit('broken', { fixed: true });
     expect((await client.status(id))!.state).toBe('QUEUED');
-    writeFileSync(join(tasksDir, 'broken.js'), "module.exports = async (c) => ({ fixed: c.fixed });\n");
+    writeFileSync(join(tasksDir, 'broken.js'), 'module.exports = async (c) => ({ fixed: c.fixed });\n');
     await waitFor('broken registered', async () => (await registered('loader-folder')).includes('broken'), 10000);
     const rec = await client.wait(id, { timeoutMs: 15000 });
     expect(rec.state).toBe('END');
@@ -128,7 +156,10 @@ describe('task loader', () => {
 
   test('a module whose default export is (worker) => void that calls addTask', async () => {
     const file = join(tasksDir, '..', `${tasksDir.split('/').pop()}-fnmodule.js`);
-    writeFileSync(file, "'use strict';\nmodule.exports = (worker) => {\n  worker.addTask('shout', async (c) => ({ up: String(c.s).toUpperCase() }));\n  worker.addTask('whisper', async (c) => ({ down: String(c.s).toLowerCase() }));\n};\n");
+    writeFileSync(
+      file,
+      "'use strict';\nmodule.exports = (worker) => {\n  worker.addTask('shout', async (c) => ({ up: String(c.s).toUpperCase() }));\n  worker.addTask('whisper', async (c) => ({ down: String(c.s).toLowerCase() }));\n};\n",
+    );
     const w = spawnBin('worker', ['--config', writeConfig(dir, 'wfn', workerConfig(prefix, [port], { id: 'loader-fn' })), '--tasks', file], {}, 'loader-fn');
     procs.push(w);
     await waitFor('shout registered', async () => (await registered('loader-fn')).length === 2);
@@ -140,7 +171,7 @@ describe('task loader', () => {
 
   test('an ES module whose default export is an object { name: fn }', async () => {
     const file = join(tasksDir, '..', `${tasksDir.split('/').pop()}-objmodule.mjs`);
-    writeFileSync(file, "export default {\n  add: async (c) => ({ sum: c.a + c.b }),\n  notAFunction: 42,\n};\n");
+    writeFileSync(file, 'export default {\n  add: async (c) => ({ sum: c.a + c.b }),\n  notAFunction: 42,\n};\n');
     const w = spawnBin('worker', ['--config', writeConfig(dir, 'wobj', workerConfig(prefix, [port], { id: 'loader-obj' })), '--tasks', file], {}, 'loader-obj');
     procs.push(w);
     await waitFor('add registered', async () => (await registered('loader-obj')).includes('add'));

@@ -11,9 +11,30 @@ import { CloseCode, HandshakeError, TaskClient, loadConfig, type TlsMaterial } f
 import { connect, createLogger } from '@taskmesh/common/internal';
 import { Distributor } from '@taskmesh/distributor';
 import { createWorker, type Worker } from '@taskmesh/worker';
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, SHARE_KEY, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type RoleFiles, findLogs, hasLog } from './helpers';
+import {
+  certFiles,
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  freePort,
+  randomPrefix,
+  redis,
+  SHARE_KEY,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type RoleFiles,
+  findLogs,
+  hasLog,
+} from './helpers';
 
-const pem = (files: RoleFiles): TlsMaterial => ({ key: readFileSync(files.key, 'utf8'), cert: readFileSync(files.cert, 'utf8'), ca: readFileSync(files.ca, 'utf8') });
+const pem = (files: RoleFiles): TlsMaterial => ({
+  key: readFileSync(files.key, 'utf8'),
+  cert: readFileSync(files.cert, 'utf8'),
+  ca: readFileSync(files.ca, 'utf8'),
+});
 
 describe('mutual TLS and share_key', () => {
   const prefix = randomPrefix('tls');
@@ -139,7 +160,8 @@ describe('mutual TLS and share_key', () => {
     const p = await freePort();
     const listed = new Distributor(loadConfig('distributor', distributorConfig(allowPrefix, p, { id: `allow-${p}`, allow: { workers: ['worker'] } })));
     await listed.start();
-    const probe = (allow: string[], id: string) => connect({ id, role: 'worker', tls: good, shareKey: SHARE_KEY, host: '127.0.0.1', port: p, maxPayload: 1 << 20, allow, log });
+    const probe = (allow: string[], id: string) =>
+      connect({ id, role: 'worker', tls: good, shareKey: SHARE_KEY, host: '127.0.0.1', port: p, maxPayload: 1 << 20, allow, log });
     try {
       const ch = await probe([], 'tls-allow1');
       expect(ch.peerId).toBe(listed.id);
@@ -159,11 +181,18 @@ describe('mutual TLS and share_key', () => {
     const allowPrefix = randomPrefix('tlsallowbin');
     const p = await freePort();
     const dir = tmpDir('tls-allow');
-    const d = spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(allowPrefix, p, { id: `allowbin-${p}`, allow: { workers: ['someone-else'] } }))], {}, 'allow-d');
+    const d = spawnBin(
+      'distributor',
+      ['--config', writeConfig(dir, 'd', distributorConfig(allowPrefix, p, { id: `allowbin-${p}`, allow: { workers: ['someone-else'] } }))],
+      {},
+      'allow-d',
+    );
     const r = redis();
     try {
       await d.waitForLog('started');
-      await expect(connect({ id: 'tls-allow-bin', role: 'worker', tls: good, shareKey: SHARE_KEY, host: '127.0.0.1', port: p, maxPayload: 1 << 20, allow: [], log })).rejects.toThrow();
+      await expect(
+        connect({ id: 'tls-allow-bin', role: 'worker', tls: good, shareKey: SHARE_KEY, host: '127.0.0.1', port: p, maxPayload: 1 << 20, allow: [], log }),
+      ).rejects.toThrow();
       await d.waitForLog('refused connection', { reason: /not in the allow-list/ });
       // Alive means: its heartbeat keeps moving after the refusal (or it is gone).
       const beat = async () => Number(await r.hget(`${allowPrefix}distributor:allowbin-${p}`, 'updated_at'));

@@ -2,7 +2,23 @@
 import { join } from 'node:path';
 import { TaskClient, loadConfig, type TaskEvent, type WatcherConfig } from '@taskmesh/common';
 import { createWatcher, type Watcher } from '@taskmesh/watcher';
-import { certFiles, cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, ROOT, SHARE_KEY, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, REDIS_URL, type Proc } from './helpers';
+import {
+  certFiles,
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  freePort,
+  randomPrefix,
+  ROOT,
+  SHARE_KEY,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  REDIS_URL,
+  type Proc,
+} from './helpers';
 
 export const WATCH_TASKS = join(ROOT, 'test', 'fixtures', 'watch-tasks.js');
 
@@ -15,7 +31,11 @@ export class WatchCluster {
   client!: TaskClient;
   private readonly watchers: Watcher[] = [];
 
-  constructor(readonly label: string, readonly nWorkers = 1, readonly workerExtra: Record<string, unknown> = {}) {
+  constructor(
+    readonly label: string,
+    readonly nWorkers = 1,
+    readonly workerExtra: Record<string, unknown> = {},
+  ) {
     this.prefix = randomPrefix(label);
     this.dir = tmpDir(label);
   }

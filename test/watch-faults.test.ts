@@ -61,20 +61,30 @@ describe('a stalled watcher', () => {
       watch.signal('SIGSTOP');
       const rssBefore = rssBytes(workerPid);
       let rssMax = rssBefore;
-      const rec = await waitFor('the flood to end', async () => {
-        rssMax = Math.max(rssMax, rssBytes(workerPid));
-        const r = await c.client.status(id);
-        return r?.state === 'END' ? r : null;
-      }, 30000, 20);
+      const rec = await waitFor(
+        'the flood to end',
+        async () => {
+          rssMax = Math.max(rssMax, rssBytes(workerPid));
+          const r = await c.client.status(id);
+          return r?.state === 'END' ? r : null;
+        },
+        30000,
+        20,
+      );
       const took = (rec.result as { ms: number }).ms;
-      console.log(`stalled watcher: worker RSS ${Math.round(rssBefore / 2 ** 20)} -> max ${Math.round(rssMax / 2 ** 20)} MiB; flood took ${took} ms (no watcher: ${baseline.ms} ms)`);
+      console.log(
+        `stalled watcher: worker RSS ${Math.round(rssBefore / 2 ** 20)} -> max ${Math.round(rssMax / 2 ** 20)} MiB; flood took ${took} ms (no watcher: ${baseline.ms} ms)`,
+      );
       expect(rssMax - rssBefore).toBeLessThan(48 * 2 ** 20);
       expect(took).toBeLessThan(baseline.ms * 4 + 300);
       // Woken up, it catches up (after a gap) and still exits on END.
       watch.signal('SIGCONT');
       const { code } = await watch.exited;
       expect(code).toBe(0);
-      const lines = watch.output.split('\n').filter((l) => l.startsWith('{"task"')).map((l) => JSON.parse(l) as TaskEvent);
+      const lines = watch.output
+        .split('\n')
+        .filter((l) => l.startsWith('{"task"'))
+        .map((l) => JSON.parse(l) as TaskEvent);
       expect(lines.at(-1)).toMatchObject({ type: 'state', state: 'END' });
       expect(lines.some((e) => e.type === 'gap')).toBe(true);
     } finally {

@@ -4,7 +4,18 @@
  */
 import { decodeFrame, type TaskEvent } from '@taskmesh/common';
 
-const ev = (seq: number, extra: Record<string, unknown> = {}): TaskEvent => ({ task: 't1', name: 'steps', attempt: 1, seq, ts: 1795903737322.5, type: 'progress', done: seq, total: null, message: null, ...extra });
+const ev = (seq: number, extra: Record<string, unknown> = {}): TaskEvent => ({
+  task: 't1',
+  name: 'steps',
+  attempt: 1,
+  seq,
+  ts: 1795903737322.5,
+  type: 'progress',
+  done: seq,
+  total: null,
+  message: null,
+  ...extra,
+});
 
 describe('events frames', () => {
   test('an events frame decodes to its events, in order, unknown fields kept', () => {
@@ -30,7 +41,15 @@ describe('events frames', () => {
   });
 
   test('an events frame inside a batch is checked like any inner frame', () => {
-    const ok = decodeFrame(JSON.stringify({ type: 'batch', frames: [{ type: 'events', sub: 's1', events: [ev(1)] }, { type: 'watch_end', sub: 's1', reason: 'ended' }] }));
+    const ok = decodeFrame(
+      JSON.stringify({
+        type: 'batch',
+        frames: [
+          { type: 'events', sub: 's1', events: [ev(1)] },
+          { type: 'watch_end', sub: 's1', reason: 'ended' },
+        ],
+      }),
+    );
     expect(ok.ok).toBe(true);
     const bad = decodeFrame(JSON.stringify({ type: 'batch', frames: [{ type: 'events', sub: 's1', events: [{ seq: 1 }] }] }));
     expect(bad.ok ? 'accepted' : bad.error.message).toBe('batch.frames[0]: events.events[0].task: missing, expected a string of at most 4096 characters');

@@ -18,10 +18,12 @@ function runPython(args: string[]): Promise<{ code: number | null; stdout: strin
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const t = setTimeout(() => child.kill('SIGKILL'), 30000);
-  return new Promise((resolve) => child.on('exit', (code) => {
-    clearTimeout(t);
-    resolve({ code, stdout, stderr });
-  }));
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    }),
+  );
 }
 
 describe('a Python watcher', () => {
@@ -35,11 +37,31 @@ describe('a Python watcher', () => {
     const id = await c.client.submit('steps', { n: 10, ms: 80 });
     await c.functionStarted(id);
     const certs = certFiles('watcher');
-    const base = ['--host', '127.0.0.1', '--port', String(port), '--ca', certs.ca, '--cert', certs.cert, '--key', certs.key, '--share-key', SHARE_KEY, '--id', 'py-watcher', '--task', id];
+    const base = [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--ca',
+      certs.ca,
+      '--cert',
+      certs.cert,
+      '--key',
+      certs.key,
+      '--share-key',
+      SHARE_KEY,
+      '--id',
+      'py-watcher',
+      '--task',
+      id,
+    ];
     const [py, ts] = await Promise.all([runPython(base), collect(c.watcher().watch(id))]);
     expect(py.stderr).toBe('');
     expect(py.code).toBe(0);
-    const events = py.stdout.trim().split('\n').map((l) => JSON.parse(l) as TaskEvent);
+    const events = py.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TaskEvent);
     expectOrdered(events);
     expect(events.map(({ seq, type }) => [seq, type])).toEqual(ts.map(({ seq, type }) => [seq, type]));
     expect(events.at(-1)).toMatchObject({ type: 'state', state: 'END', result: { n: 10, attempt: 1 } });
@@ -57,7 +79,10 @@ describe('a Python watcher', () => {
 
     // Resuming with since from Python: only what came after, then the end.
     const resumed = await runPython([...base, '--since', '1:8']);
-    const after = resumed.stdout.trim().split('\n').map((l) => JSON.parse(l) as TaskEvent);
+    const after = resumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TaskEvent);
     expect(after[0]).toMatchObject({ seq: 9 });
     expect(after.at(-1)).toMatchObject({ state: 'END' });
 

@@ -106,7 +106,11 @@ describe('watch', () => {
       await p.waitForOutput(/watching worker /);
       const id = await c.client.submit('steps', { n: 5, ms: 50 });
       await p.waitForOutput(new RegExp(`"task":"${id}".*"state":"END"`));
-      const mine = p.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as TaskEvent).filter((e) => e.task === id);
+      const mine = p.output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as TaskEvent)
+        .filter((e) => e.task === id);
       expect(mine.map((e) => e.seq)).toEqual(Array.from({ length: 9 }, (_, i) => i + 1));
       const { code } = await p.exited;
       expect(code).toBe(0); // without --follow it leaves once every task it saw is terminal
@@ -120,7 +124,10 @@ describe('watch', () => {
     await c.client.wait(id, { timeoutMs: 10000 });
     const r = await runBin('watch', ['--config', c.watcherConfigFile('watch-json'), '--json', id]);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TaskEvent);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TaskEvent);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ task: id, name: 'echo', attempt: 1, type: 'state', state: 'END', result: { hi: 1 } });
     const unknown = await runBin('watch', ['--config', c.watcherConfigFile('watch-json'), '--json', 'no-such-task']);

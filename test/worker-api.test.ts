@@ -5,7 +5,20 @@
  */
 import { TaskClient, loadConfig, type WorkerConfig } from '@taskmesh/common';
 import { createWorker, sleep, type TaskInfo, type Worker } from '@taskmesh/worker';
-import { cleanPrefix, clientConfig, distributorConfig, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from './helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  freePort,
+  randomPrefix,
+  redis,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from './helpers';
 
 describe('worker library', () => {
   const dir = tmpDir('wapi');

@@ -25,7 +25,39 @@ async function plainBatch(ids, raws) {
   pl = redis.pipeline();
   ids.forEach((id, i) => {
     pl.lrem(proc, 1, raws[i]);
-    pl.hset(`${P}task:${id}`, 'id', id, 'name', 'noop', 'config', '{}', 'state', 'QUEUED', 'attempts', 0, 'max_attempts', 3, 'stalls', 0, 'max_stalls', 5, 'epoch', 0, 'worker', '', 'distributor', '', 'state_optional', '0', 'clean_end', '0', 'created_at', now, 'updated_at', now);
+    pl.hset(
+      `${P}task:${id}`,
+      'id',
+      id,
+      'name',
+      'noop',
+      'config',
+      '{}',
+      'state',
+      'QUEUED',
+      'attempts',
+      0,
+      'max_attempts',
+      3,
+      'stalls',
+      0,
+      'max_stalls',
+      5,
+      'epoch',
+      0,
+      'worker',
+      '',
+      'distributor',
+      '',
+      'state_optional',
+      '0',
+      'clean_end',
+      '0',
+      'created_at',
+      now,
+      'updated_at',
+      now,
+    );
     pl.sadd(`${P}tasks`, id);
     pl.zadd(`${P}ready:noop`, now, id);
   });
@@ -67,7 +99,10 @@ function batchedScripts(scripts, keys) {
     const tasks = items.map((it) => ({ id: it.fields.id, assignment: randomBytes(8).toString('hex') }));
     const assigned = await scripts.assignMany('noop', 'floor-w', 'floor-d', tasks);
     check('assign', assigned[0]?.kind, 'assigned');
-    const done = await scripts.finishMany('floor-w', tasks.map((t, i) => ({ id: t.id, fence: { epoch: assigned[i].epoch, assignment: t.assignment }, outcome: 'END', payload: '1' })));
+    const done = await scripts.finishMany(
+      'floor-w',
+      tasks.map((t, i) => ({ id: t.id, fence: { epoch: assigned[i].epoch, assignment: t.assignment }, outcome: 'END', payload: '1' })),
+    );
     check('finish', done[0]?.result, 'recorded');
   };
 }
@@ -101,12 +136,16 @@ async function main() {
     const keys = new Keys(P);
     const scripts = new Scripts(redis, keys);
     const tries = [];
-    if (typeof scripts.take === 'function' && typeof scripts.assignMany === 'function' && typeof scripts.finishMany === 'function') tries.push(['batched scripts (take, intake, assignMany, finishMany)', batchedScripts(scripts, keys)]);
+    if (typeof scripts.take === 'function' && typeof scripts.assignMany === 'function' && typeof scripts.finishMany === 'function')
+      tries.push(['batched scripts (take, intake, assignMany, finishMany)', batchedScripts(scripts, keys)]);
     tries.push(['per-task scripts (intake, assign, start, finish)', perTaskScripts(scripts)]);
     for (const [name, fn] of tries) {
       try {
         const ids = [randomUUID(), randomUUID()];
-        await fn(ids, ids.map((id) => JSON.stringify({ id, name: 'noop', config: {} })));
+        await fn(
+          ids,
+          ids.map((id) => JSON.stringify({ id, name: 'noop', config: {} })),
+        );
         step = fn;
         used = name;
         break;
@@ -120,7 +159,10 @@ async function main() {
   for (let done = 0; done < cfg.n; done += cfg.batch) {
     const ids = [];
     for (let i = 0; i < Math.min(cfg.batch, cfg.n - done); i++) ids.push(randomUUID());
-    await step(ids, ids.map((id) => JSON.stringify({ id, name: 'noop', config: {} })));
+    await step(
+      ids,
+      ids.map((id) => JSON.stringify({ id, name: 'noop', config: {} })),
+    );
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   process.send({ t: 'floor', mode: cfg.mode, used, n: cfg.n, seconds, fallback }, () => process.exit(0));

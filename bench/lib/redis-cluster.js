@@ -41,7 +41,9 @@ async function clusterPort(taken) {
 
 function run(cmd, args, timeoutMs) {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, env: procs.cleanEnv() }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stdout}${stderr}`)) : resolve(stdout)));
+    execFile(cmd, args, { timeout: timeoutMs, env: procs.cleanEnv() }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -52,7 +54,33 @@ async function startCluster(dir, count = 3) {
   const nodes = [];
   for (let i = 0; i < count; i++) {
     const port = await clusterPort(taken);
-    const child = procs.start(`redis-cluster-${port}`, 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', rdir, '--protected-mode', 'yes', '--maxmemory-policy', 'noeviction', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000'], { env: procs.cleanEnv() });
+    const child = procs.start(
+      `redis-cluster-${port}`,
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        rdir,
+        '--protected-mode',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        `nodes-${port}.conf`,
+        '--cluster-node-timeout',
+        '5000',
+      ],
+      { env: procs.cleanEnv() },
+    );
     nodes.push({ port, pid: child.pid, child });
   }
   const deadline = Date.now() + 10000;
@@ -91,11 +119,17 @@ async function startCluster(dir, count = 3) {
   /** CLUSTER NODES of the first node: port -> { id, slots: [[from, to], ...] } of each master. */
   async function masters() {
     const out = new Map();
-    for (const line of String(await nodes[0].admin.cluster('NODES')).trim().split('\n')) {
+    for (const line of String(await nodes[0].admin.cluster('NODES'))
+      .trim()
+      .split('\n')) {
       const f = line.split(' ');
       if (!f[2].includes('master')) continue;
       const port = Number(f[1].split('@')[0].split(':').pop());
-      const slots = f.slice(8).filter((s) => !s.startsWith('[')).map((s) => s.split('-').map(Number)).map(([a, b]) => [a, b ?? a]);
+      const slots = f
+        .slice(8)
+        .filter((s) => !s.startsWith('['))
+        .map((s) => s.split('-').map(Number))
+        .map(([a, b]) => [a, b ?? a]);
       out.set(port, { id: f[0], slots });
     }
     return out;
@@ -127,7 +161,12 @@ async function startCluster(dir, count = 3) {
       await Promise.all(
         nodes.map(async (n) => {
           const i = parseInfo(await n.admin.info('all'));
-          out[n.port] = { at: Date.now(), cpuS: Number(i.used_cpu_user) + Number(i.used_cpu_sys), commands: Number(i.total_commands_processed), usedMemory: Number(i.used_memory) };
+          out[n.port] = {
+            at: Date.now(),
+            cpuS: Number(i.used_cpu_user) + Number(i.used_cpu_sys),
+            commands: Number(i.total_commands_processed),
+            usedMemory: Number(i.used_memory),
+          };
         }),
       );
       return out;

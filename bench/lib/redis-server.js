@@ -26,7 +26,27 @@ async function startRedis(dir) {
   const port = await procs.freePort();
   const rdir = path.join(dir, 'redis');
   fs.mkdirSync(rdir, { recursive: true });
-  const child = procs.start('redis-server', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', rdir, '--protected-mode', 'yes', '--maxmemory-policy', 'noeviction'], { env: procs.cleanEnv() });
+  const child = procs.start(
+    'redis-server',
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      rdir,
+      '--protected-mode',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { env: procs.cleanEnv() },
+  );
   const deadline = Date.now() + 10000;
   let redis = null;
   for (;;) {

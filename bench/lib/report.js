@@ -75,7 +75,14 @@ function table(c) {
     rows.push(cells);
   }
   const widths = head.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  const lines = rows.map((r) => '  ' + r.map((cell, i) => pad(cell, widths[i])).join('   ').trimEnd());
+  const lines = rows.map(
+    (r) =>
+      '  ' +
+      r
+        .map((cell, i) => pad(cell, widths[i]))
+        .join('   ')
+        .trimEnd(),
+  );
   lines.splice(1, 0, '  ' + widths.map((w) => '-'.repeat(w)).join('   '));
   for (const s of c.systems) {
     for (const e of c.errors[s.key] || []) lines.push(`  ! ${s.label}: ${e}`);
@@ -98,7 +105,11 @@ function ratioTarget(results, caseId, figKey, min, text) {
   const r = ratio(c, sums, f);
   if (!r) return { text, status: 'not run', detail: 'no figures' };
   const met = f.better === 'higher' ? r.value >= min : r.value <= min;
-  return { text, status: met ? 'met' : 'not met', detail: `${fmt(sums[figKey][c.systems[0].key].median, f.fmt)} vs ${fmt(r.reference, f.fmt)} (${r.against}): ${r.value.toFixed(2)}×` };
+  return {
+    text,
+    status: met ? 'met' : 'not met',
+    detail: `${fmt(sums[figKey][c.systems[0].key].median, f.fmt)} vs ${fmt(r.reference, f.fmt)} (${r.against}): ${r.value.toFixed(2)}×`,
+  };
 }
 
 /** "subject median <= limit" (absolute). */
@@ -109,7 +120,11 @@ function limitTarget(results, caseId, figKey, limit, text, systemKey) {
   const f = c.figures.find((x) => x.key === figKey);
   const m = sums[figKey][systemKey || c.systems[0].key];
   if (!m || m.n === 0) return { text, status: 'not run', detail: 'no figures' };
-  return { text, status: m.median <= limit ? 'met' : 'not met', detail: `median ${fmt(m.median, f.fmt)} (range ${fmt(m.min, f.fmt)}–${fmt(m.max, f.fmt)}), limit ${fmt(limit, f.fmt)}` };
+  return {
+    text,
+    status: m.median <= limit ? 'met' : 'not met',
+    detail: `median ${fmt(m.median, f.fmt)} (range ${fmt(m.min, f.fmt)}–${fmt(m.max, f.fmt)}), limit ${fmt(limit, f.fmt)}`,
+  };
 }
 
 module.exports = { summarize, ratio, table, ratioTarget, limitTarget, getCase, fmt };

@@ -82,7 +82,10 @@ class ClusterBase {
     for (let attempt = 0; attempt < 5; attempt++) {
       const jobs = makeJobs(n, 'noop', { r: 1 });
       await this.submit(jobs);
-      await this.waitDone(jobs.map((j) => j.id), 30000);
+      await this.waitDone(
+        jobs.map((j) => j.id),
+        30000,
+      );
       await sleep(50); // the last IPC batch
       if (this.workers.every((w) => (this.startsByPid.get(w.pid) || 0) > 0)) break;
     }
@@ -118,7 +121,13 @@ function makeJobs(n, kind, data) {
 }
 
 async function waitReady(children, timeoutMs, cluster) {
-  await until(() => children.every((c) => c.ready), timeoutMs, 'worker processes to be ready', 20, () => cluster.checkAlive());
+  await until(
+    () => children.every((c) => c.ready),
+    timeoutMs,
+    'worker processes to be ready',
+    20,
+    () => cluster.checkAlive(),
+  );
 }
 
 module.exports = { ClusterBase, makeJobs, until, sleep, waitReady };

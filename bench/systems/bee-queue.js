@@ -77,7 +77,9 @@ async function start(ctx, { workers, options = {}, warmup = true }) {
   const queueName = `bench-${randomBytes(4).toString('hex')}`;
   const cluster = new BeeCluster(ctx, queueName);
   const children = workers.map((concurrency, i) =>
-    cluster.adopt(procs.startNode(`bee-worker-${i + 1}`, CHILD, [JSON.stringify({ port: ctx.redis.port, queue: queueName, concurrency, ...options })], { ipc: true })),
+    cluster.adopt(
+      procs.startNode(`bee-worker-${i + 1}`, CHILD, [JSON.stringify({ port: ctx.redis.port, queue: queueName, concurrency, ...options })], { ipc: true }),
+    ),
   );
   await waitReady(children, 20000, cluster);
   if (warmup) await cluster.warmup();

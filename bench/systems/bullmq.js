@@ -94,7 +94,9 @@ async function start(ctx, { workers, options = {}, warmup = true }) {
   const queueName = `bench-${randomBytes(4).toString('hex')}`;
   const cluster = new BullCluster(ctx, queueName);
   const children = workers.map((concurrency, i) =>
-    cluster.adopt(procs.startNode(`bullmq-worker-${i + 1}`, CHILD, [JSON.stringify({ port: ctx.redis.port, queue: queueName, concurrency, ...options })], { ipc: true })),
+    cluster.adopt(
+      procs.startNode(`bullmq-worker-${i + 1}`, CHILD, [JSON.stringify({ port: ctx.redis.port, queue: queueName, concurrency, ...options })], { ipc: true }),
+    ),
   );
   await waitReady(children, 20000, cluster);
   if (warmup) await cluster.warmup();

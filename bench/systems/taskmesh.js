@@ -59,7 +59,9 @@ class TaskmeshCluster extends ClusterBase {
           const rec = await this.redis.hgetall(this.key(pending[0]));
           const intake = await this.redis.llen(`${this.prefix}new-task`);
           const brief = ['state', 'attempts', 'epoch', 'worker', 'created_at', 'started_at', 'updated_at'].map((k) => `${k}=${rec[k] ?? ''}`).join(' ');
-          throw new Error(`timed out after ${timeoutMs} ms: ${ids.length - pending.length} of ${ids.length} done; oldest pending ${pending[0]}: ${brief || 'no record'}; new-task length ${intake}`);
+          throw new Error(
+            `timed out after ${timeoutMs} ms: ${ids.length - pending.length} of ${ids.length} done; oldest pending ${pending[0]}: ${brief || 'no record'}; new-task length ${intake}`,
+          );
         }
         await sleep(20);
         continue;
@@ -134,7 +136,10 @@ function ensureCerts(ctx) {
   if (certsDir) return certsDir;
   const dir = path.join(ctx.dir, 'certs');
   const { execFileSync } = require('node:child_process');
-  execFileSync(process.execPath, [path.join(ROOT, 'packages/common/bin/taskmesh.js'), 'certs', dir, '--names', 'distributor,worker,watcher'], { env: procs.cleanEnv(), stdio: 'pipe' });
+  execFileSync(process.execPath, [path.join(ROOT, 'packages/common/bin/taskmesh.js'), 'certs', dir, '--names', 'distributor,worker,watcher'], {
+    env: procs.cleanEnv(),
+    stdio: 'pipe',
+  });
   certsDir = dir;
   return dir;
 }
@@ -161,7 +166,13 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
   cluster.watcherConfig = { share_key: shareKey, ...tls('watcher'), redis };
   const env = procs.cleanEnv({ TASKMESH_LOG_LEVEL: 'warn' });
   cluster.others.distributor = procs.startNode('taskmesh-distributor', DISTRIBUTOR_BIN, ['--config', path.join(dir, 'distributor.json')], { cwd: ROOT, env });
-  await until(() => cluster.redis.sismember(`${prefix}distributors`, dcfg.id), 20000, 'the distributor to register', 50, () => cluster.checkAlive());
+  await until(
+    () => cluster.redis.sismember(`${prefix}distributors`, dcfg.id),
+    20000,
+    'the distributor to register',
+    50,
+    () => cluster.checkAlive(),
+  );
 
   const children = workers.map((concurrency, i) => {
     const wid = `bench-worker-${i + 1}`;
@@ -170,7 +181,14 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
     fs.writeFileSync(file, JSON.stringify(wcfg, null, 2));
     // --cpu-prof DIR (bench/run.js): V8 profiles of the workers, written when they exit (SIGTERM in stop()).
     const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-    const child = cluster.adopt(procs.start(`taskmesh-worker-${i + 1}`, process.execPath, [...prof, WORKER_BIN, '--config', file, '--tasks', TASKS, '--concurrency', String(concurrency)], { cwd: ROOT, env, ipc: true }));
+    const child = cluster.adopt(
+      procs.start(
+        `taskmesh-worker-${i + 1}`,
+        process.execPath,
+        [...prof, WORKER_BIN, '--config', file, '--tasks', TASKS, '--concurrency', String(concurrency)],
+        { cwd: ROOT, env, ipc: true },
+      ),
+    );
     child.ready = false;
     child.workerId = wid;
     return child;

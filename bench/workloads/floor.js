@@ -38,7 +38,12 @@ const REDIS_FIGURES = [
 function redisTrial(n) {
   return async (ctx, variant) => {
     const s0 = await ctx.redis.snapshot();
-    const child = procs.startNode(`redis-floor-${variant.mode}`, path.join(CHILDREN, 'redis-floor.js'), [JSON.stringify({ port: ctx.redis.port, prefix: 'floor:', n, batch: 500, mode: variant.mode })], { ipc: true, cwd: path.join(__dirname, '..') });
+    const child = procs.startNode(
+      `redis-floor-${variant.mode}`,
+      path.join(CHILDREN, 'redis-floor.js'),
+      [JSON.stringify({ port: ctx.redis.port, prefix: 'floor:', n, batch: 500, mode: variant.mode })],
+      { ipc: true, cwd: path.join(__dirname, '..') },
+    );
     const m = await message(child, 'floor', 120000);
     if (m.error) throw new Error(m.error);
     const s1 = await ctx.redis.snapshot();
@@ -58,10 +63,18 @@ const WS_FIGURES = [
 function wsTrial(n) {
   return async (ctx) => {
     const certs = ensureCerts(ctx);
-    const server = procs.startNode('ws-floor-server', path.join(CHILDREN, 'ws-floor.js'), [JSON.stringify({ role: 'server', certs, n })], { ipc: true, cwd: path.join(__dirname, '..') });
+    const server = procs.startNode('ws-floor-server', path.join(CHILDREN, 'ws-floor.js'), [JSON.stringify({ role: 'server', certs, n })], {
+      ipc: true,
+      cwd: path.join(__dirname, '..'),
+    });
     const listening = await message(server, 'listening', 15000);
     const received = message(server, 'received', 120000);
-    const client = procs.startNode('ws-floor-client', path.join(CHILDREN, 'ws-floor.js'), [JSON.stringify({ role: 'client', certs, n, port: listening.port, fallback: listening.fallback })], { ipc: true, cwd: path.join(__dirname, '..') });
+    const client = procs.startNode(
+      'ws-floor-client',
+      path.join(CHILDREN, 'ws-floor.js'),
+      [JSON.stringify({ role: 'client', certs, n, port: listening.port, fallback: listening.fallback })],
+      { ipc: true, cwd: path.join(__dirname, '..') },
+    );
     // CPU from the first frame on: start-up and the handshake are not the socket's rate.
     const first = await message(client, 'sending', 15000);
     const c0 = procs.procStat(server.pid);
@@ -69,7 +82,11 @@ function wsTrial(n) {
     const r = await received;
     const c1 = procs.procStat(server.pid);
     const k1 = procs.procStat(client.pid);
-    const out = { msgsPerS: r.n / ((r.at - first.at) / 1000), serverCpuUsPerMsg: ((c1.cpuS - c0.cpuS) * 1e6) / n, clientCpuUsPerMsg: k1 ? ((k1.cpuS - k0.cpuS) * 1e6) / n : undefined };
+    const out = {
+      msgsPerS: r.n / ((r.at - first.at) / 1000),
+      serverCpuUsPerMsg: ((c1.cpuS - c0.cpuS) * 1e6) / n,
+      clientCpuUsPerMsg: k1 ? ((k1.cpuS - k0.cpuS) * 1e6) / n : undefined,
+    };
     if (r.fallback) out.note = "taskmesh's listen/connect did not run; plain ws over https with the same certificates";
     await procs.stop(client);
     await procs.stop(server);

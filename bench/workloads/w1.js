@@ -61,12 +61,21 @@ module.exports = {
     const n = opts.quick ? 5000 : 10000;
     const cases = [
       { id: '1x100', title: `${n.toLocaleString('en-US')} no-op tasks, 1 worker × 100`, systems: SYSTEMS, figures: figures(), trial: trial(n, [100]) },
-      { id: '2x50', title: `${n.toLocaleString('en-US')} no-op tasks, 2 worker processes × 50`, systems: SYSTEMS, figures: figures(), trial: trial(n, [50, 50]) },
+      {
+        id: '2x50',
+        title: `${n.toLocaleString('en-US')} no-op tasks, 2 worker processes × 50`,
+        systems: SYSTEMS,
+        figures: figures(),
+        trial: trial(n, [50, 50]),
+      },
     ];
-    if (!opts.quick) cases.push({ id: '100k', title: '100,000 no-op tasks, 1 worker × 100', systems: SYSTEMS, figures: figures(), trial: trial(100000, [100]) });
+    if (!opts.quick)
+      cases.push({ id: '100k', title: '100,000 no-op tasks, 1 worker × 100', systems: SYSTEMS, figures: figures(), trial: trial(100000, [100]) });
     return cases;
   },
   targets(results) {
-    return ['1x100', '2x50'].map((c) => ratioTarget(results, c, 'tps', 1.5, `W1 ${c === '1x100' ? '1 worker × 100' : '2 workers × 50'}: tasks/s ≥ 1.5 × fastest peer`));
+    return ['1x100', '2x50'].map((c) =>
+      ratioTarget(results, c, 'tps', 1.5, `W1 ${c === '1x100' ? '1 worker × 100' : '2 workers × 50'}: tasks/s ≥ 1.5 × fastest peer`),
+    );
   },
 };

@@ -17,7 +17,10 @@ const SYSTEMS = [V.taskmesh, V.bullmq, V.bee];
 const RATE = 200;
 
 const FIGURES = [];
-for (const [k, label] of [['start', 'submit→start'], ['end', 'submit→END']]) {
+for (const [k, label] of [
+  ['start', 'submit→start'],
+  ['end', 'submit→END'],
+]) {
   for (const p of ['p50', 'p95', 'p99', 'max']) FIGURES.push({ key: `${k}_${p}`, label: `${label} ${p} ms`, better: 'lower', fmt: 'dec1' });
 }
 
@@ -42,7 +45,10 @@ function trial(n) {
         const wait = t0 + (next * 1000) / RATE - Date.now();
         if (wait > 0) await sleep(wait);
       }
-      await cluster.waitDone(jobs.map((j) => j.id), 60000);
+      await cluster.waitDone(
+        jobs.map((j) => j.id),
+        60000,
+      );
       await sleep(60); // the last IPC reports
       // END: when the worker heard its completion was recorded (all three systems have such an
       // event, after the write is acknowledged); else the time the system recorded.
@@ -66,13 +72,19 @@ function trial(n) {
         if (e) endLat.push(e - sub);
       }
       const out = {};
-      for (const [k, xs] of [['start', startLat], ['end', endLat]]) {
+      for (const [k, xs] of [
+        ['start', startLat],
+        ['end', endLat],
+      ]) {
         out[`${k}_p50`] = percentile(xs, 50);
         out[`${k}_p95`] = percentile(xs, 95);
         out[`${k}_p99`] = percentile(xs, 99);
         out[`${k}_max`] = percentile(xs, 100);
       }
-      const missing = [startLat.length < n ? `missing ${n - startLat.length} starts` : '', endLat.length < n ? `missing ${n - endLat.length} end times` : ''].filter(Boolean);
+      const missing = [
+        startLat.length < n ? `missing ${n - startLat.length} starts` : '',
+        endLat.length < n ? `missing ${n - endLat.length} end times` : '',
+      ].filter(Boolean);
       if (fromRecord) missing.push(`${fromRecord} END times from the record (whole ms), no worker event`);
       if (missing.length) out.note = missing.join('; ');
       return out;
@@ -87,7 +99,9 @@ module.exports = {
   title: 'latency at a steady 200 tasks/s',
   cases(opts) {
     const n = opts.quick ? 400 : 2000;
-    return [{ id: 'rate200', title: `${n.toLocaleString('en-US')} no-op tasks at ${RATE}/s, 1 worker × 100`, systems: SYSTEMS, figures: FIGURES, trial: trial(n) }];
+    return [
+      { id: 'rate200', title: `${n.toLocaleString('en-US')} no-op tasks at ${RATE}/s, 1 worker × 100`, systems: SYSTEMS, figures: FIGURES, trial: trial(n) },
+    ];
   },
   targets(results) {
     return [

@@ -22,7 +22,13 @@ async function trial(ctx, variant) {
   try {
     const [job] = makeJobs(1, 'sleep', { r: 1, ms: 10000 });
     await cluster.submit([job]);
-    const first = await until(() => cluster.starts.get(job.id)?.[0], 15000, 'the task to start', 5, () => cluster.checkAlive());
+    const first = await until(
+      () => cluster.starts.get(job.id)?.[0],
+      15000,
+      'the task to start',
+      5,
+      () => cluster.checkAlive(),
+    );
     const victim = cluster.workers.find((w) => w.pid === first.pid);
     await sleep(Math.max(0, first.ts + 1000 - wallNow()));
     const killAt = wallNow();
@@ -42,7 +48,13 @@ async function trial(ctx, variant) {
         }
       })();
     await killed;
-    const again = await until(() => cluster.starts.get(job.id)?.find((s) => s.pid !== first.pid), LIMIT_MS, 'the task to run on the other worker', 5, () => cluster.checkAlive());
+    const again = await until(
+      () => cluster.starts.get(job.id)?.find((s) => s.pid !== first.pid),
+      LIMIT_MS,
+      'the task to run on the other worker',
+      5,
+      () => cluster.checkAlive(),
+    );
     if (watchRecord) await Promise.race([watchRecord, sleep(5000)]);
     const out = { restartMs: again.ts - killAt };
     if (recordAt) out.recordMs = recordAt - killAt;
@@ -56,7 +68,15 @@ module.exports = {
   id: 'W3',
   title: 'failover after SIGKILL of the busy worker',
   cases() {
-    return [{ id: 'sigkill', title: 'SIGKILL 1 s into a 10 s task, 2 workers (BullMQ and Bee-Queue with defaults and tuned)', systems: SYSTEMS, figures: FIGURES, trial }];
+    return [
+      {
+        id: 'sigkill',
+        title: 'SIGKILL 1 s into a 10 s task, 2 workers (BullMQ and Bee-Queue with defaults and tuned)',
+        systems: SYSTEMS,
+        figures: FIGURES,
+        trial,
+      },
+    ];
   },
   targets(results) {
     return [limitTarget(results, 'sigkill', 'restartMs', 1000, 'W3 kill → running elsewhere ≤ 1,000 ms (defaults)')];

@@ -48,7 +48,13 @@ async function measure(ctx, variant, { n, windowMs, sleepMs, seed }) {
     const t0 = Date.now();
     await cluster.submit(jobs);
     const budget = sleepMs - windowMs - SETTLE_MS - 2000;
-    await until(() => cluster.startCount >= n, budget, `all ${n} tasks to run (${cluster.startCount} so far)`, 20, () => cluster.checkAlive());
+    await until(
+      () => cluster.startCount >= n,
+      budget,
+      `all ${n} tasks to run (${cluster.startCount} so far)`,
+      20,
+      () => cluster.checkAlive(),
+    );
     const rampS = (Date.now() - t0) / 1000;
     await sleep(SETTLE_MS);
     const cs0 = await ctx.redis.commandstats();
@@ -94,7 +100,15 @@ module.exports = {
   measure,
   cases(opts) {
     const s = shape(opts);
-    return [{ id: 'sleepers', title: `${s.n.toLocaleString('en-US')} tasks sleeping ${s.sleepMs / 1000} s on 1 worker × ${s.n.toLocaleString('en-US')}, ${s.windowMs / 1000} s window`, systems: SYSTEMS, figures: FIGURES, trial: (ctx, v) => measure(ctx, v, s) }];
+    return [
+      {
+        id: 'sleepers',
+        title: `${s.n.toLocaleString('en-US')} tasks sleeping ${s.sleepMs / 1000} s on 1 worker × ${s.n.toLocaleString('en-US')}, ${s.windowMs / 1000} s window`,
+        systems: SYSTEMS,
+        figures: FIGURES,
+        trial: (ctx, v) => measure(ctx, v, s),
+      },
+    ];
   },
   targets(results, opts) {
     const s = shape(opts);

@@ -51,7 +51,8 @@ async function watchOne(cluster, n) {
     await stop();
   }
   // A watcher that subscribed only after the task ended saw none of it: not a figure to report.
-  if (lat.length === 0) throw new Error(`the watcher received none of the ${n} events (not subscribed within the task's ${job.data.wait} ms wait: machine overloaded?)`);
+  if (lat.length === 0)
+    throw new Error(`the watcher received none of the ${n} events (not subscribed within the task's ${job.data.wait} ms wait: machine overloaded?)`);
   return { lat, firstSent, lastRecv };
 }
 

@@ -60,11 +60,15 @@ describe('chaos', () => {
     // Quiet: no function runs anywhere and nothing waits in a queue. Only then is a late write
     // by an old run ruled out, so read every record again.
     const keys = new Keys(cluster.prefix);
-    await waitFor('every worker idle and every queue empty', async () => {
-      const running = await Promise.all([...cluster.workers.keys()].map((w) => r.hget(keys.worker(w), 'running')));
-      const queued = (await r.llen(keys.newTask)) + (await r.zcard(keys.ready('sleep'))) + (await r.zcard(keys.delayed));
-      return running.every((x) => x === null || x === '0') && queued === 0;
-    }, 20000);
+    await waitFor(
+      'every worker idle and every queue empty',
+      async () => {
+        const running = await Promise.all([...cluster.workers.keys()].map((w) => r.hget(keys.worker(w), 'running')));
+        const queued = (await r.llen(keys.newTask)) + (await r.zcard(keys.ready('sleep'))) + (await r.zcard(keys.delayed));
+        return running.every((x) => x === null || x === '0') && queued === 0;
+      },
+      20000,
+    );
     const finals = await Promise.all(ids.map((id) => cluster.record(id)));
     finals.forEach((rec, i) => {
       expect(rec.state).toBe('END');

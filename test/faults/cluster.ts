@@ -1,6 +1,21 @@
 /** A cluster of real bins (distributors and workers) on one key prefix, for fault tests. */
 import { TaskClient, loadConfig, type TaskRecord } from '@taskmesh/common';
-import { cleanPrefix, clientConfig, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, REDIS_URL, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc, countLogs } from '../helpers';
+import {
+  cleanPrefix,
+  clientConfig,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  REDIS_URL,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+  countLogs,
+} from '../helpers';
 
 export interface ClusterOptions {
   label: string;
@@ -81,10 +96,15 @@ export class Cluster {
   }
 
   async waitState(id: string, pred: (r: TaskRecord) => boolean, what: string, timeoutMs = 20000): Promise<TaskRecord> {
-    return waitFor(what, async () => {
-      const r = await this.client.status(id);
-      return r && pred(r) ? r : null;
-    }, timeoutMs, 10);
+    return waitFor(
+      what,
+      async () => {
+        const r = await this.client.status(id);
+        return r && pred(r) ? r : null;
+      },
+      timeoutMs,
+      10,
+    );
   }
 
   /** Waits until a worker's function for this task (and attempt) has really started. */

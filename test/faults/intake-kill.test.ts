@@ -4,7 +4,20 @@
  * expires, every task runs, and none is recorded twice.
  */
 import { Keys } from '@taskmesh/common/internal';
-import { cleanPrefix, distributorConfig, FIXTURE_TASKS, freePort, randomPrefix, redis, spawnBin, tmpDir, waitFor, workerConfig, writeConfig, type Proc } from '../helpers';
+import {
+  cleanPrefix,
+  distributorConfig,
+  FIXTURE_TASKS,
+  freePort,
+  randomPrefix,
+  redis,
+  spawnBin,
+  tmpDir,
+  waitFor,
+  workerConfig,
+  writeConfig,
+  type Proc,
+} from '../helpers';
 
 const N = 10000;
 
@@ -32,10 +45,15 @@ describe('distributor SIGKILL mid-intake', () => {
     const d1 = spawnBin('distributor', ['--config', writeConfig(dir, 'd1', distributorConfig(prefix, await freePort(), { id: 'ik-d1', ...fast }))], {}, 'd1');
     procs.push(d1);
     const processing = keys.intake('ik-d1');
-    const caught = await waitFor('a batch in flight', async () => {
-      const [held, recorded, left] = await Promise.all([r.llen(processing), r.scard(keys.tasks), r.llen(keys.newTask)]);
-      return held > 0 && recorded > 0 && left > 0 ? { held, recorded, left } : null;
-    }, 15000, 2);
+    const caught = await waitFor(
+      'a batch in flight',
+      async () => {
+        const [held, recorded, left] = await Promise.all([r.llen(processing), r.scard(keys.tasks), r.llen(keys.newTask)]);
+        return held > 0 && recorded > 0 && left > 0 ? { held, recorded, left } : null;
+      },
+      15000,
+      2,
+    );
     d1.signal('SIGKILL');
     await d1.exited;
     const held = await r.llen(processing);
@@ -46,7 +64,14 @@ describe('distributor SIGKILL mid-intake', () => {
     const d2 = spawnBin('distributor', ['--config', writeConfig(dir, 'd2', distributorConfig(prefix, port, { id: 'ik-d2', ...fast }))], {}, 'd2');
     procs.push(d2);
     await d2.waitForLog('started');
-    procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ik-w', concurrency: 100 })), '--tasks', FIXTURE_TASKS], {}, 'w'));
+    procs.push(
+      spawnBin(
+        'worker',
+        ['--config', writeConfig(dir, 'w', workerConfig(prefix, [port], { id: 'ik-w', concurrency: 100 })), '--tasks', FIXTURE_TASKS],
+        {},
+        'w',
+      ),
+    );
     await d2.waitForLog('handed back envelopes', { distributor: 'ik-d1' }, 20000);
 
     const states = async () => {

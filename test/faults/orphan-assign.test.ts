@@ -26,7 +26,28 @@ describe('lost assign frame', () => {
     const now = Date.now();
     await scripts.redis
       .multi()
-      .hset(keys.task(orphan), { id: orphan, name: 'sleep', config: '{"ms":50}', state: 'QUEUED', attempts: 0, max_attempts: 3, stalls: 0, max_stalls: 5, failures: 0, epoch: 0, assignment: '', worker: '', distributor: '', priority: 0, state_optional: '0', clean_end: '0', cancel: '0', completions: 0, created_at: now, updated_at: now })
+      .hset(keys.task(orphan), {
+        id: orphan,
+        name: 'sleep',
+        config: '{"ms":50}',
+        state: 'QUEUED',
+        attempts: 0,
+        max_attempts: 3,
+        stalls: 0,
+        max_stalls: 5,
+        failures: 0,
+        epoch: 0,
+        assignment: '',
+        worker: '',
+        distributor: '',
+        priority: 0,
+        state_optional: '0',
+        clean_end: '0',
+        cancel: '0',
+        completions: 0,
+        created_at: now,
+        updated_at: now,
+      })
       .sadd(keys.tasks, orphan)
       .zadd(keys.ready('sleep'), 0, orphan)
       .exec();

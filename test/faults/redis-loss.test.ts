@@ -49,7 +49,10 @@ describe('Redis hangs (silent partition)', () => {
     await waitFor('the distributor to see Redis again', () => d.logs.slice(lossAt).some((l) => l.msg === 'Redis connection up'), 10000);
     // While Redis was gone the distributor requeued nothing.
     const since = d.logs.slice(lossAt);
-    const outage = since.slice(0, since.findIndex((l) => l.msg === 'Redis connection up'));
+    const outage = since.slice(
+      0,
+      since.findIndex((l) => l.msg === 'Redis connection up'),
+    );
     expect(outage.filter((l) => JSON.stringify(l).includes('task requeued'))).toEqual([]);
     const o = await cluster.client.wait(optional, { timeoutMs: 20000 });
     const n = await cluster.client.wait(normal, { timeoutMs: 20000 });

@@ -11,11 +11,16 @@ describe('retries', () => {
     const id = await cluster.client.submit('fail', { message: 'disk full' }, { max_attempts: 3 });
     // When each attempt started (its started_at), seen by polling while it runs.
     const starts = new Map<number, number>();
-    await waitFor('three attempts', async () => {
-      const rec = await cluster.record(id);
-      if (rec.started_at) starts.set(rec.attempts, rec.started_at);
-      return starts.has(3) && rec.state === 'FAILED';
-    }, 15000, 5);
+    await waitFor(
+      'three attempts',
+      async () => {
+        const rec = await cluster.record(id);
+        if (rec.started_at) starts.set(rec.attempts, rec.started_at);
+        return starts.has(3) && rec.state === 'FAILED';
+      },
+      15000,
+      5,
+    );
     // backoff_ms 300: 300 ms before the 2nd attempt, 600 ms before the 3rd.
     expect(starts.get(2)! - starts.get(1)!).toBeGreaterThanOrEqual(300);
     expect(starts.get(3)! - starts.get(2)!).toBeGreaterThanOrEqual(600);

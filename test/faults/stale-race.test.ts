@@ -14,7 +14,29 @@ async function seedStale(r: ReturnType<typeof redis>, keys: Keys, label: string)
   for (let i = 0; i < N; i++) {
     const id = `${label}-${i}`;
     ids.push(id);
-    m.hset(keys.task(id), { id, name: 'echo', config: '{}', state: 'RUNNING', attempts: 1, max_attempts: 3, stalls: 0, max_stalls: 5, failures: 0, epoch: 7, assignment: 'a-old', worker: 'ghost-worker', distributor: 'ghost-distributor', priority: 0, state_optional: '0', clean_end: '0', cancel: '0', completions: 0, created_at: old, started_at: old, updated_at: old });
+    m.hset(keys.task(id), {
+      id,
+      name: 'echo',
+      config: '{}',
+      state: 'RUNNING',
+      attempts: 1,
+      max_attempts: 3,
+      stalls: 0,
+      max_stalls: 5,
+      failures: 0,
+      epoch: 7,
+      assignment: 'a-old',
+      worker: 'ghost-worker',
+      distributor: 'ghost-distributor',
+      priority: 0,
+      state_optional: '0',
+      clean_end: '0',
+      cancel: '0',
+      completions: 0,
+      created_at: old,
+      started_at: old,
+      updated_at: old,
+    });
     m.sadd(keys.tasks, id);
     m.sadd(keys.workerTasks('ghost-worker'), id);
   }
@@ -39,7 +61,21 @@ describe('stale requeue race', () => {
     const dir = tmpDir('race');
     for (const n of [1, 2]) {
       const port = await freePort();
-      procs.push(spawnBin('distributor', ['--config', writeConfig(dir, `d${n}`, distributorConfig(prefix, port, { id: `race-d${n}`, watch: { own_interval_ms: 100, all_interval_ms: 150, stale_ms: 1000 } }))], {}, `d${n}`));
+      procs.push(
+        spawnBin(
+          'distributor',
+          [
+            '--config',
+            writeConfig(
+              dir,
+              `d${n}`,
+              distributorConfig(prefix, port, { id: `race-d${n}`, watch: { own_interval_ms: 100, all_interval_ms: 150, stale_ms: 1000 } }),
+            ),
+          ],
+          {},
+          `d${n}`,
+        ),
+      );
     }
     for (const p of procs) await p.waitForLog('started');
     // Seeded while both all-tasks loops are running: each scans the same stale tasks, and one
@@ -68,7 +104,9 @@ describe('stale requeue race', () => {
     const b = new Scripts(redis(), keys);
     const opts = { staleBefore: Date.now() - 1000, backoffMs: 100, backoffMaxMs: 1000 };
     try {
-      const results = await Promise.all(ids.flatMap((id) => [a, b].map((s) => s.requeue(id, 'echo', 'ghost-worker', { epoch: 7, assignment: 'a-old' }, 'stale', opts))));
+      const results = await Promise.all(
+        ids.flatMap((id) => [a, b].map((s) => s.requeue(id, 'echo', 'ghost-worker', { epoch: 7, assignment: 'a-old' }, 'stale', opts))),
+      );
       expect(results.filter((x) => x === 'requeued')).toHaveLength(N);
       expect(results.filter((x) => x === 'skipped')).toHaveLength(N);
       for (const id of ids) expect(await r.hget(keys.task(id), 'epoch')).toBe('8');

@@ -8,7 +8,12 @@ import { Cluster } from './cluster';
 const INTERVAL = 500;
 
 describe('worker SIGKILL', () => {
-  const cluster = new Cluster({ label: 'wkill', workers: 2, distributor: { health: { interval_ms: INTERVAL, misses: 3 } }, worker: { health: { interval_ms: INTERVAL, misses: 3 } } });
+  const cluster = new Cluster({
+    label: 'wkill',
+    workers: 2,
+    distributor: { health: { interval_ms: INTERVAL, misses: 3 } },
+    worker: { health: { interval_ms: INTERVAL, misses: 3 } },
+  });
   beforeAll(() => cluster.start());
   afterAll(() => cluster.stop());
 

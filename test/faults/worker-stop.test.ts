@@ -24,7 +24,12 @@ describe('worker SIGSTOP then SIGCONT', () => {
     const oldFence = { epoch: first.epoch, assignment: (await scripts.redis.hget(scripts.keys.task(id), 'assignment'))! };
     const frozen = cluster.worker(first.worker!);
     frozen.signal('SIGSTOP');
-    const second = await cluster.waitState(id, (r) => r.state === 'RUNNING' && r.worker !== first.worker && r.epoch > first.epoch, 'requeue after missed health checks', 10000);
+    const second = await cluster.waitState(
+      id,
+      (r) => r.state === 'RUNNING' && r.worker !== first.worker && r.epoch > first.epoch,
+      'requeue after missed health checks',
+      10000,
+    );
     // Every write the old attempt could make is refused now.
     expect(await scripts.start(id, oldFence)).toBe(false);
     expect((await scripts.finish(id, first.worker!, oldFence, 'END', '{"stale":true}')).result).toBe('refused');

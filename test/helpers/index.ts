@@ -143,7 +143,10 @@ export class Proc {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
 
-  constructor(readonly name: string, readonly child: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
     const keep = captureFile(name, child);
     child.stdout?.on('data', (d: Buffer) => {
       this.output += d.toString();
@@ -194,7 +197,11 @@ export class Proc {
 
   /** The first log line with this message and these fields (see `findLogs`), once it is written. */
   waitForLog(msg: string | RegExp, fields: LogFieldMatch = {}, timeoutMs = 15000): Promise<LogLine> {
-    return waitFor(`${this.name} log ${String(msg)} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`, () => findLogs(this.output, msg, fields)[0], timeoutMs);
+    return waitFor(
+      `${this.name} log ${String(msg)} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof RegExp ? String(v) : v))}`,
+      () => findLogs(this.output, msg, fields)[0],
+      timeoutMs,
+    );
   }
 }
 
@@ -213,7 +220,12 @@ export function spawnBin(bin: keyof typeof BINS, args: string[], env: Record<str
 }
 
 /** Runs a bin to completion. */
-export async function runBin(bin: keyof typeof BINS, args: string[], env: Record<string, string> = {}, timeoutMs = 30000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export async function runBin(
+  bin: keyof typeof BINS,
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 30000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [BINS[bin], ...args], { cwd: ROOT, env: { ...binEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -235,7 +247,12 @@ export async function runBin(bin: keyof typeof BINS, args: string[], env: Record
 /** A throwaway redis-server on a free loopback port, for tests that restart or kill Redis. */
 export class RedisServer {
   proc: ChildProcess | undefined;
-  constructor(readonly port: number, readonly dir: string, readonly aof: boolean, readonly password?: string) {}
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    readonly aof: boolean,
+    readonly password?: string,
+  ) {}
 
   /** `password`: started with `requirepass`, and `url` carries it. */
   static async start(opts: { aof?: boolean; password?: string } = {}): Promise<RedisServer> {
@@ -254,7 +271,25 @@ export class RedisServer {
   }
 
   async startProcess(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', this.aof ? 'yes' : 'no', '--appendfsync', 'always', '--dir', this.dir, ...(this.password ? ['--requirepass', this.password] : [])], { stdio: 'ignore' });
+    this.proc = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        this.aof ? 'yes' : 'no',
+        '--appendfsync',
+        'always',
+        '--dir',
+        this.dir,
+        ...(this.password ? ['--requirepass', this.password] : []),
+      ],
+      { stdio: 'ignore' },
+    );
     await waitFor(`redis-server on ${this.port}`, async () => {
       const r = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       r.on('error', () => undefined);
@@ -366,7 +401,14 @@ export function logLines(text: string): LogLine[] {
     } catch {
       continue;
     }
-    if (o && typeof o === 'object' && typeof (o as LogLine).msg === 'string' && typeof (o as LogLine).level === 'string' && typeof (o as LogLine).pid === 'number') out.push(o as LogLine);
+    if (
+      o &&
+      typeof o === 'object' &&
+      typeof (o as LogLine).msg === 'string' &&
+      typeof (o as LogLine).level === 'string' &&
+      typeof (o as LogLine).pid === 'number'
+    )
+      out.push(o as LogLine);
   }
   return out;
 }

@@ -121,7 +121,9 @@ describe('Redis Cluster, 3 masters', () => {
       }),
     );
     const delta = new Map([...after].map(([port, n]) => [port, n - (before.get(port) ?? 0)]));
-    console.log(`three meshes: 3 x 300 echo tasks END in ${took} ms; commands per master ${JSON.stringify(Object.fromEntries(delta))}; tags ${tags.map((t) => `${t.prefix}->${t.master}`).join(' ')}`);
+    console.log(
+      `three meshes: 3 x 300 echo tasks END in ${took} ms; commands per master ${JSON.stringify(Object.fromEntries(delta))}; tags ${tags.map((t) => `${t.prefix}->${t.master}`).join(' ')}`,
+    );
     // Each master carried its own mesh: every one of them did real work.
     for (const { master } of tags) expect(delta.get(master)).toBeGreaterThan(3000);
   });
@@ -139,7 +141,10 @@ describe('Redis Cluster, 3 masters', () => {
       expect(await scripts.touchWorkers(['nobody'], 1000)).toBe(0);
       const pipe = await redis.pipeline().set('{bound}:a', '1').get('{bound}:a').exec();
       expect(pipe?.[1]?.[1]).toBe('1');
-      expect(await redis.multi().incr('{bound}:n').incr('{bound}:n').exec()).toEqual([[null, 1], [null, 2]]);
+      expect(await redis.multi().incr('{bound}:n').incr('{bound}:n').exec()).toEqual([
+        [null, 1],
+        [null, 2],
+      ]);
       // A silent partition: every node frozen. The command is refused within its bound.
       for (const n of cluster.nodes) n.proc.kill('SIGSTOP');
       const t0 = Date.now();

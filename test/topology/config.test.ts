@@ -17,7 +17,10 @@ function expectConfigError(r: Result, key: RegExp): void {
   expect(lines[0]).toMatch(key);
 }
 
-const SEEDS: Array<[string, number]> = [['127.0.0.1', 7001], ['127.0.0.1', 7002]];
+const SEEDS: Array<[string, number]> = [
+  ['127.0.0.1', 7001],
+  ['127.0.0.1', 7002],
+];
 
 /** loadConfig with some TASKMESH_* variables set for the call only. */
 function withEnv<T>(env: Record<string, string>, fn: () => T): T {
@@ -37,8 +40,10 @@ describe('topology configuration', () => {
   const dir = tmpDir('topocfg');
   const dcfg = (redis: Record<string, unknown>) => distributorConfig('x:', 5999, { redis });
   const wcfg = (redis: Record<string, unknown>) => workerConfig('x:', [5999], { redis });
-  const dist = (name: string, redis: Record<string, unknown>, env: Record<string, string> = {}) => runBin('distributor', ['--config', writeConfig(dir, name, dcfg(redis))], env, 15000);
-  const work = (name: string, redis: Record<string, unknown>) => runBin('worker', ['--config', writeConfig(dir, name, wcfg(redis)), '--tasks', FIXTURE_TASKS], {}, 15000);
+  const dist = (name: string, redis: Record<string, unknown>, env: Record<string, string> = {}) =>
+    runBin('distributor', ['--config', writeConfig(dir, name, dcfg(redis))], env, 15000);
+  const work = (name: string, redis: Record<string, unknown>) =>
+    runBin('worker', ['--config', writeConfig(dir, name, wcfg(redis)), '--tasks', FIXTURE_TASKS], {}, 15000);
   const cli = (name: string, redis: Record<string, unknown>) => runBin('taskmesh', ['ls', '--config', writeConfig(dir, name, { redis })], {}, 15000);
 
   test('defaults: no sentinels, name mymaster, no cluster', () => {
@@ -57,7 +62,9 @@ describe('topology configuration', () => {
   });
 
   test('TASKMESH_REDIS_SENTINELS, _SENTINEL_NAME and _CLUSTER override the file (JSON, like TASKMESH_DISTRIBUTORS)', () => {
-    const s = withEnv({ TASKMESH_REDIS_SENTINELS: JSON.stringify(SEEDS), TASKMESH_REDIS_SENTINEL_NAME: 'other' }, () => loadConfig('cli', { redis: { sentinels: [['a', 1]] } }));
+    const s = withEnv({ TASKMESH_REDIS_SENTINELS: JSON.stringify(SEEDS), TASKMESH_REDIS_SENTINEL_NAME: 'other' }, () =>
+      loadConfig('cli', { redis: { sentinels: [['a', 1]] } }),
+    );
     expect(s.redis.sentinels).toEqual(SEEDS);
     expect(s.redis.sentinel_name).toBe('other');
     const c = withEnv({ TASKMESH_REDIS_CLUSTER: JSON.stringify(SEEDS), TASKMESH_REDIS_PREFIX: '{env}:' }, () => loadConfig('cli', {}));

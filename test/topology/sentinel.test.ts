@@ -38,20 +38,33 @@ async function failoverWithTasksInFlight(label: string, fault: (s: SentinelSet) 
   });
   try {
     await mesh.start();
-    console.log(`${label}: primary ${set.primary.port}, replica ${set.replica.port}, sentinels ${set.sentinels.map((x) => x.port).join(',')}; mesh up in ${Date.now() - t0} ms`);
+    console.log(
+      `${label}: primary ${set.primary.port}, replica ${set.replica.port}, sentinels ${set.sentinels.map((x) => x.port).join(',')}; mesh up in ${Date.now() - t0} ms`,
+    );
     const ids: string[] = [];
     for (let i = 0; i < TASKS; i += 50) {
-      ids.push(...(await Promise.all(Array.from({ length: Math.min(50, TASKS - i) }, (_, j) => mesh.client.submit('sleep', { ms: sleepMs(i + j), token: i + j }, { state_optional: (i + j) % 2 === 0 })))));
+      ids.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(50, TASKS - i) }, (_, j) =>
+            mesh.client.submit('sleep', { ms: sleepMs(i + j), token: i + j }, { state_optional: (i + j) % 2 === 0 }),
+          ),
+        )),
+      );
     }
     // The submits are acknowledged by the primary; make sure the replica has them too, so the test
     // is about what happens to tasks in flight (an unreplicated submit is the producer's window,
     // see docs/failure-model.md).
     await withRedis(set.primary.port, (r) => r.wait(1, 2000));
     // Strike once the churn has begun: slots full, the first ends written, queued tasks being assigned.
-    const before = await waitFor('400 RUNNING and the first 10 END', async () => {
-      const rs = await mesh.records(ids);
-      return rs.filter((r) => r.state === 'END').length >= 10 && rs.filter((r) => r.state === 'RUNNING').length >= 300 ? rs : null;
-    }, 20000, 50);
+    const before = await waitFor(
+      '400 RUNNING and the first 10 END',
+      async () => {
+        const rs = await mesh.records(ids);
+        return rs.filter((r) => r.state === 'END').length >= 10 && rs.filter((r) => r.state === 'RUNNING').length >= 300 ? rs : null;
+      },
+      20000,
+      50,
+    );
     const inFlight = before.filter((r) => r.state !== 'END').length;
     const faultAt = Date.now();
     await fault(set);

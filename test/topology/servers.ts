@@ -32,7 +32,10 @@ export class ServerProc {
   output = '';
   private exit!: Promise<void>;
 
-  constructor(readonly port: number, private readonly args: string[]) {
+  constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {
     this.spawn();
   }
 
@@ -55,10 +58,14 @@ export class ServerProc {
   }
 
   async ready(): Promise<void> {
-    await waitFor(`redis-server on ${this.port}`, async () => {
-      if (!this.running) throw new Error(`redis-server on ${this.port} exited:\n${this.output}`);
-      return (await withRedis(this.port, (r) => r.ping())) === 'PONG';
-    }, 10000);
+    await waitFor(
+      `redis-server on ${this.port}`,
+      async () => {
+        if (!this.running) throw new Error(`redis-server on ${this.port} exited:\n${this.output}`);
+        return (await withRedis(this.port, (r) => r.ping())) === 'PONG';
+      },
+      10000,
+    );
   }
 
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -81,7 +88,21 @@ export class RedisCluster {
     try {
       for (let i = 0; i < masters; i++) {
         const port = await freePort();
-        c.nodes.push(new ServerProc(port, ['--port', String(port), ...SERVER_ARGS, '--dir', c.dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']));
+        c.nodes.push(
+          new ServerProc(port, [
+            '--port',
+            String(port),
+            ...SERVER_ARGS,
+            '--dir',
+            c.dir,
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            `nodes-${port}.conf`,
+            '--cluster-node-timeout',
+            '2000',
+          ]),
+        );
       }
       await Promise.all(c.nodes.map((n) => n.ready()));
       await run('redis-cli', ['--cluster', 'create', ...c.nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
@@ -190,11 +211,16 @@ export class SentinelSet {
       }
       await Promise.all(s.sentinels.map((x) => x.ready()));
       for (const x of s.sentinels) {
-        await waitFor(`sentinel ${x.port} to know the replica and the other sentinels`, () =>
-          withRedis(x.port, async (r) => {
-            const m = toMap((await r.call('SENTINEL', 'MASTER', SENTINEL_NAME)) as string[]);
-            return m.get('num-slaves') === '1' && m.get('num-other-sentinels') === '2';
-          }), 20000, 100);
+        await waitFor(
+          `sentinel ${x.port} to know the replica and the other sentinels`,
+          () =>
+            withRedis(x.port, async (r) => {
+              const m = toMap((await r.call('SENTINEL', 'MASTER', SENTINEL_NAME)) as string[]);
+              return m.get('num-slaves') === '1' && m.get('num-other-sentinels') === '2';
+            }),
+          20000,
+          100,
+        );
       }
     } catch (err) {
       await s.stop();
@@ -210,10 +236,14 @@ export class SentinelSet {
   /** The primary's port as the sentinels report it (all must agree). */
   async primaryPort(): Promise<number | null> {
     const ports = await Promise.all(
-      this.sentinels.filter((x) => x.running).map((x) => withRedis(x.port, async (r) => {
-        const a = (await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_NAME)) as [string, string] | null;
-        return a ? Number(a[1]) : null;
-      })),
+      this.sentinels
+        .filter((x) => x.running)
+        .map((x) =>
+          withRedis(x.port, async (r) => {
+            const a = (await r.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_NAME)) as [string, string] | null;
+            return a ? Number(a[1]) : null;
+          }),
+        ),
     );
     return ports.every((x) => x === ports[0]) ? (ports[0] ?? null) : null;
   }
@@ -234,7 +264,12 @@ export class SentinelSet {
 
   private async waitSwitch(before: number): Promise<void> {
     await waitFor('the sentinels to name the new primary', async () => (await this.primaryPort()) === this.replica.port, 30000, 50);
-    await waitFor('the new primary to accept writes', () => withRedis(this.replica.port, async (r) => /role:master/.test(await r.info('replication'))), 10000, 50);
+    await waitFor(
+      'the new primary to accept writes',
+      () => withRedis(this.replica.port, async (r) => /role:master/.test(await r.info('replication'))),
+      10000,
+      50,
+    );
     [this.primary, this.replica] = [this.replica, this.primary];
     void before;
   }
@@ -252,7 +287,9 @@ function toMap(flat: string[]): Map<string, string> {
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stdout}${stderr}`)) : resolve(stdout)));
+    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stdout}${stderr}`)) : resolve(stdout),
+    );
   });
 }
 
@@ -332,10 +369,15 @@ export class Mesh {
   }
 
   async waitState(id: string, pred: (r: TaskRecord) => boolean, what: string, timeoutMs = 20000): Promise<TaskRecord> {
-    return waitFor(what, async () => {
-      const r = await this.client.status(id);
-      return r && pred(r) ? r : null;
-    }, timeoutMs, 20);
+    return waitFor(
+      what,
+      async () => {
+        const r = await this.client.status(id);
+        return r && pred(r) ? r : null;
+      },
+      timeoutMs,
+      20,
+    );
   }
 
   /** Records of many tasks, read in pages (one round trip per page). */
@@ -352,14 +394,20 @@ export class Mesh {
     const out: string[] = [];
     for (const id of ids) {
       const h = await r.redis.hgetall(k.task(id));
-      const [ready, delayed, stopped] = await Promise.all([r.redis.zscore(k.ready(h.name ?? ''), id), r.redis.zscore(k.delayed, id), r.redis.sismember(k.stopped, id)]);
+      const [ready, delayed, stopped] = await Promise.all([
+        r.redis.zscore(k.ready(h.name ?? ''), id),
+        r.redis.zscore(k.delayed, id),
+        r.redis.sismember(k.stopped, id),
+      ]);
       const holders: string[] = [];
       for (const w of await r.redis.smembers(k.assigned)) if (await r.redis.sismember(k.workerTasks(w), id)) holders.push(w);
       const intakes: string[] = [];
       for (const d of await r.redis.smembers(k.intakes)) if ((await r.redis.lrange(k.intake(d), 0, -1)).some((e) => e.includes(id))) intakes.push(d);
       const inNew = (await r.redis.lrange(k.newTask, 0, -1)).some((e) => e.includes(id));
       const { config: _c, result: _r, ...brief } = h;
-      out.push(`${id} ${JSON.stringify(brief)} ready=${ready} delayed=${delayed} stopped=${stopped} worker-tasks=${holders.join(',')} intake=${intakes.join(',')} new-task=${inNew}`);
+      out.push(
+        `${id} ${JSON.stringify(brief)} ready=${ready} delayed=${delayed} stopped=${stopped} worker-tasks=${holders.join(',')} intake=${intakes.join(',')} new-task=${inNew}`,
+      );
     }
     return out.join(' | ');
   }
@@ -367,13 +415,25 @@ export class Mesh {
   /** Waits until every task is terminal (polling), then returns the records. */
   async allTerminal(ids: readonly string[], timeoutMs: number): Promise<TaskRecord[]> {
     let last: TaskRecord[] = [];
-    await waitFor(`${ids.length} tasks terminal`, async () => {
-      last = await this.records(ids);
-      return last.every((r) => r.state === 'END' || r.state === 'FAILED' || r.state === 'CANCELLED');
-    }, timeoutMs, 250).catch(async (err: Error) => {
+    await waitFor(
+      `${ids.length} tasks terminal`,
+      async () => {
+        last = await this.records(ids);
+        return last.every((r) => r.state === 'END' || r.state === 'FAILED' || r.state === 'CANCELLED');
+      },
+      timeoutMs,
+      250,
+    ).catch(async (err: Error) => {
       const counts = new Map<string, number>();
       for (const r of last) counts.set(r.state, (counts.get(r.state) ?? 0) + 1);
-      throw new Error(`${err.message}; states now ${JSON.stringify(Object.fromEntries(counts))}; stuck: ${await this.whereAre(last.filter((r) => !isTerminal(r.state)).slice(0, 5).map((r) => r.id))}`);
+      throw new Error(
+        `${err.message}; states now ${JSON.stringify(Object.fromEntries(counts))}; stuck: ${await this.whereAre(
+          last
+            .filter((r) => !isTerminal(r.state))
+            .slice(0, 5)
+            .map((r) => r.id),
+        )}`,
+      );
     });
     return last;
   }

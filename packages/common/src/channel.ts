@@ -40,7 +40,14 @@ export class Channel extends EventEmitter<ChannelEvents> {
    *   so a long-lived connection is closed (4008) once it has expired.
    * @param maxPayload this side's limits.max_message_bytes: a batch stays well below it.
    */
-  constructor(readonly ws: WebSocket, readonly peerId: string, readonly peerRole: string, private readonly log: Logger, private readonly certExpiresAt: number | null = null, maxPayload = BATCH_MAX_BYTES * 2) {
+  constructor(
+    readonly ws: WebSocket,
+    readonly peerId: string,
+    readonly peerRole: string,
+    private readonly log: Logger,
+    private readonly certExpiresAt: number | null = null,
+    maxPayload = BATCH_MAX_BYTES * 2,
+  ) {
     super();
     // Room for the batch wrapper; half the limit, so a peer with a smaller one still fits most.
     this.batchBytes = Math.min(BATCH_MAX_BYTES, Math.floor(maxPayload / 2)) - 64;
@@ -182,7 +189,8 @@ function socketError(err: Error & { code?: string }): Error {
   const code = err.code ?? '';
   if (CERT_ERROR.test(code)) return new HandshakeError('CERT_REJECTED', `certificate refused: ${code} (${err.message})`, { tlsCode: code, cause: err });
   // A server that refuses the client certificate destroys the socket after TLS: the client sees a reset.
-  if (code === 'ECONNRESET' || code === 'EPIPE') return new HandshakeError('HANDSHAKE_REFUSED', `the server dropped the connection during the handshake (${err.message})`, { tlsCode: code, cause: err });
+  if (code === 'ECONNRESET' || code === 'EPIPE')
+    return new HandshakeError('HANDSHAKE_REFUSED', `the server dropped the connection during the handshake (${err.message})`, { tlsCode: code, cause: err });
   return err;
 }
 
@@ -198,7 +206,11 @@ function nextFrame<T extends Message['type']>(ws: WebSocket, type: T, timeoutMs:
       done(null, d.msg as MessageOf<T>);
     };
     const onClose = (code: number, reason: Buffer) =>
-      done(new HandshakeError(HANDSHAKE_CLOSE_CODES.get(code) ?? 'HANDSHAKE_REFUSED', `closed with ${code}${reason.length ? ` (${reason.toString()})` : ''}`, { closeCode: code }));
+      done(
+        new HandshakeError(HANDSHAKE_CLOSE_CODES.get(code) ?? 'HANDSHAKE_REFUSED', `closed with ${code}${reason.length ? ` (${reason.toString()})` : ''}`, {
+          closeCode: code,
+        }),
+      );
     const onErr = (err: Error) => done(socketError(err));
     function done(err: Error | null, msg?: MessageOf<T>) {
       clearTimeout(timer);
@@ -309,7 +321,13 @@ export async function listen(opts: ServerOptions): Promise<MeshServer> {
   };
 }
 
-async function serverHandshake(ws: WebSocket, opts: ServerOptions, names: string[], certExpiresAt: number | null, refused: (reason: RefusalReason) => void): Promise<void> {
+async function serverHandshake(
+  ws: WebSocket,
+  opts: ServerOptions,
+  names: string[],
+  certExpiresAt: number | null,
+  refused: (reason: RefusalReason) => void,
+): Promise<void> {
   const nonce = newNonce();
   ws.send(encodeFrame({ type: 'hello', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce }));
   let auth: MessageOf<'auth'>;
@@ -381,7 +399,16 @@ export async function connect(opts: ConnectOptions): Promise<Channel> {
     }
     const nonce = newNonce();
     const welcomeP = nextFrame(ws, 'welcome', HANDSHAKE_TIMEOUT_MS);
-    ws.send(encodeFrame({ type: 'auth', v: PROTOCOL_VERSION, role: opts.role, id: opts.id, nonce, mac: clientProof(opts.shareKey, opts.role, opts.id, hello.nonce, nonce) }));
+    ws.send(
+      encodeFrame({
+        type: 'auth',
+        v: PROTOCOL_VERSION,
+        role: opts.role,
+        id: opts.id,
+        nonce,
+        mac: clientProof(opts.shareKey, opts.role, opts.id, hello.nonce, nonce),
+      }),
+    );
     const welcome = await welcomeP;
     if (!proofMatches(serverProof(opts.shareKey, welcome.id, hello.nonce, nonce), welcome.mac)) {
       throw new HandshakeError('SHARE_KEY_MISMATCH', 'server failed the share_key proof');

@@ -49,9 +49,19 @@ export class TaskClient {
     const f = parsed.fields;
     const tooBig = checkFrameSize(f, this.maxBytes);
     if (tooBig) throw new TaskmeshError('BAD_ENVELOPE', tooBig);
-    const envelope = JSON.stringify({ id: f.id, name: f.name, config, max_attempts: f.max_attempts, max_stalls: f.max_stalls, priority: f.priority, state_optional: f.state_optional, clean_end: f.clean_end });
+    const envelope = JSON.stringify({
+      id: f.id,
+      name: f.name,
+      config,
+      max_attempts: f.max_attempts,
+      max_stalls: f.max_stalls,
+      priority: f.priority,
+      state_optional: f.state_optional,
+      clean_end: f.clean_end,
+    });
     const size = Buffer.byteLength(envelope, 'utf8');
-    if (size > this.maxBytes) throw new TaskmeshError('BAD_ENVELOPE', `envelope is ${size} bytes, over the limit of ${this.maxBytes} (limits.max_message_bytes)`);
+    if (size > this.maxBytes)
+      throw new TaskmeshError('BAD_ENVELOPE', `envelope is ${size} bytes, over the limit of ${this.maxBytes} (limits.max_message_bytes)`);
     if (!(await this.scripts.submit(f, envelope, uuidv4()))) throw new TaskmeshError('BAD_ENVELOPE', `task id ${f.id} already exists`);
     return f.id;
   }

@@ -122,7 +122,27 @@ export function subscribeCompletions(
 
 function minimalRecord(id: string, name: string, state: TaskState): TaskRecord {
   return {
-    id, name, config: null, state, attempts: 0, max_attempts: 0, stalls: 0, max_stalls: 0, epoch: 0, worker: null, distributor: null, priority: 0,
-    created_at: null, started_at: null, updated_at: null, ended_at: null, result: null, error: null, state_optional: false, clean_end: true, cancel_requested: false, completions: state === 'END' ? 1 : 0,
+    id,
+    name,
+    config: null,
+    state,
+    attempts: 0,
+    max_attempts: 0,
+    stalls: 0,
+    max_stalls: 0,
+    epoch: 0,
+    worker: null,
+    distributor: null,
+    priority: 0,
+    created_at: null,
+    started_at: null,
+    updated_at: null,
+    ended_at: null,
+    result: null,
+    error: null,
+    state_optional: false,
+    clean_end: true,
+    cancel_requested: false,
+    completions: state === 'END' ? 1 : 0,
   };
 }

@@ -46,13 +46,17 @@ function stepName(step: ComposeStep<never>, i: number): string {
   return typeof step === 'string' ? step : step.name || `step ${i + 1}`;
 }
 
-export function compose<C extends ComposeContext = ComposeContext>(steps: readonly ComposeStep<C>[], opts: ComposeOptions = {}): (input: unknown, ctx: C) => Promise<unknown> {
+export function compose<C extends ComposeContext = ComposeContext>(
+  steps: readonly ComposeStep<C>[],
+  opts: ComposeOptions = {},
+): (input: unknown, ctx: C) => Promise<unknown> {
   if (steps.length === 0) throw new TypeError('compose needs at least one step');
   steps.forEach((s, i) => {
     if (typeof s !== 'string' && typeof s !== 'function') throw new TypeError(`compose step ${i + 1}: must be a task name or a function`);
   });
   const weights = opts.weights ?? steps.map(() => 1);
-  if (weights.length !== steps.length || weights.some((w) => !(Number.isFinite(w) && w > 0))) throw new TypeError(`compose weights: need ${steps.length} numbers > 0`);
+  if (weights.length !== steps.length || weights.some((w) => !(Number.isFinite(w) && w > 0)))
+    throw new TypeError(`compose weights: need ${steps.length} numbers > 0`);
   const total = weights.reduce((a, b) => a + b, 0);
   const names = steps.map((s, i) => stepName(s, i));
 

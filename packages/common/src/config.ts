@@ -208,7 +208,8 @@ convict.addFormat({
 convict.addFormat({
   name: 'nullable-port-or-zero',
   validate(v: unknown) {
-    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535)) throw new Error('must be a port number 0-65535 (0 = any free port), or null for no endpoint');
+    if (v !== null && (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 65535))
+      throw new Error('must be a port number 0-65535 (0 = any free port), or null for no endpoint');
   },
   coerce: (v: string) => (v.trim() === '' || v === 'null' ? null : Number(v)),
 });
@@ -224,11 +225,21 @@ convict.addFormat({
   validate(v: unknown) {
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.length > 0)) throw new Error('must be an array of non-empty strings');
   },
-  coerce: (v: string) => (v.trim().startsWith('[') ? parseJsonOr(v) : v.split(',').map((s) => s.trim()).filter(Boolean)),
+  coerce: (v: string) =>
+    v.trim().startsWith('[')
+      ? parseJsonOr(v)
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
 });
 /** A non-empty list of [host, port] pairs (`distributors`, `redis.sentinels`, `redis.cluster`). */
 function isHostPortList(v: unknown): boolean {
-  return Array.isArray(v) && v.length > 0 && v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && e[0].length > 0 && Number.isInteger(e[1]) && e[1] > 0 && e[1] <= 65535);
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && e[0].length > 0 && Number.isInteger(e[1]) && e[1] > 0 && e[1] <= 65535)
+  );
 }
 convict.addFormat({
   name: 'host-port-list',
@@ -256,7 +267,8 @@ convict.addFormat({
 convict.addFormat({
   name: 'dashboard-token',
   validate(v: unknown) {
-    if (v !== null && (typeof v !== 'string' || v.length < 16 || /\s/.test(v))) throw new Error('must be a string of at least 16 characters without spaces, or null (no token)');
+    if (v !== null && (typeof v !== 'string' || v.length < 16 || /\s/.test(v)))
+      throw new Error('must be a string of at least 16 characters without spaces, or null (no token)');
   },
   coerce: (v: string) => (v === 'null' || v.trim() === '' ? null : v),
 });
@@ -280,7 +292,11 @@ function baseSchema(role: Role): Schema {
   const pem = (name: string, doc: string) =>
     leaf(name, { doc, format: certsOptional ? 'optional-string' : 'non-empty-string', default: certsOptional ? null : '' });
   return {
-    id: leaf('id', { doc: 'This process id, recorded in Redis and in task records', format: 'non-empty-string', default: `${role}-${hostname()}-${process.pid}` }),
+    id: leaf('id', {
+      doc: 'This process id, recorded in Redis and in task records',
+      format: 'non-empty-string',
+      default: `${role}-${hostname()}-${process.pid}`,
+    }),
     share_key: leaf('share_key', {
       doc: 'Shared secret proven (never sent) in the WebSocket handshake',
       format: certsOptional ? 'optional-string' : 'non-empty-string',
@@ -298,16 +314,28 @@ function baseSchema(role: Role): Schema {
       password: leaf('redis.password', { doc: 'Redis password (overrides the URL)', format: 'nullable-string', default: null, sensitive: true }),
       prefix: leaf('redis.prefix', { doc: 'Key prefix, e.g. "{tm}:" for Redis Cluster', format: 'non-empty-string', default: 'taskmesh:' }),
       command_timeout_ms: leaf('redis.command_timeout_ms', { doc: 'Upper bound on every Redis command', format: 'positive-int', default: 1000 }),
-      sentinels: leaf('redis.sentinels', { doc: 'Sentinels to ask for the primary, as [host, port] pairs (none = no Sentinel)', format: 'nullable-host-port-list', default: null }),
+      sentinels: leaf('redis.sentinels', {
+        doc: 'Sentinels to ask for the primary, as [host, port] pairs (none = no Sentinel)',
+        format: 'nullable-host-port-list',
+        default: null,
+      }),
       sentinel_name: leaf('redis.sentinel_name', { doc: 'Name of the primary the sentinels monitor', format: 'non-empty-string', default: 'mymaster' }),
-      cluster: leaf('redis.cluster', { doc: 'Seed nodes of a Redis Cluster, as [host, port] pairs (none = not a cluster); the prefix must then hold a hash tag', format: 'nullable-host-port-list', default: null }),
+      cluster: leaf('redis.cluster', {
+        doc: 'Seed nodes of a Redis Cluster, as [host, port] pairs (none = not a cluster); the prefix must then hold a hash tag',
+        format: 'nullable-host-port-list',
+        default: null,
+      }),
     },
     limits: {
       max_message_bytes: leaf('limits.max_message_bytes', { doc: 'Largest WebSocket message and envelope accepted', format: 'positive-int', default: 1048576 }),
     },
     log: {
       level: leaf('log.level', { doc: 'Least severe log line written: debug, info, warn or error', format: [...LOG_LEVELS], default: 'info' }),
-      format: leaf('log.format', { doc: 'Log lines as json, readable pretty lines, or auto (pretty on a terminal, json otherwise)', format: [...LOG_FORMATS], default: 'auto' }),
+      format: leaf('log.format', {
+        doc: 'Log lines as json, readable pretty lines, or auto (pretty on a terminal, json otherwise)',
+        format: [...LOG_FORMATS],
+        default: 'auto',
+      }),
     },
   };
 }
@@ -323,7 +351,11 @@ function listenerSchema(defaultPort: number): Schema {
     },
     metrics: {
       host: leaf('metrics.host', { doc: 'Address the Prometheus /metrics endpoint binds to', format: 'non-empty-string', default: '127.0.0.1' }),
-      port: leaf('metrics.port', { doc: 'Port of the Prometheus /metrics endpoint (none = no endpoint, 0 = any free port)', format: 'nullable-port-or-zero', default: null }),
+      port: leaf('metrics.port', {
+        doc: 'Port of the Prometheus /metrics endpoint (none = no endpoint, 0 = any free port)',
+        format: 'nullable-port-or-zero',
+        default: null,
+      }),
     },
   };
 }
@@ -344,11 +376,19 @@ function schemaFor(role: Role): Schema {
         backoff_max_ms: leaf('retry.backoff_max_ms', { doc: 'Cap on the retry delay', format: 'positive-int', default: 60000 }),
       },
       queue: {
-        kind: leaf('queue.kind', { doc: 'Order runnable tasks are handed out: priority, fifo, random or weighted', format: [...QUEUE_KINDS], default: 'priority' }),
+        kind: leaf('queue.kind', {
+          doc: 'Order runnable tasks are handed out: priority, fifo, random or weighted',
+          format: [...QUEUE_KINDS],
+          default: 'priority',
+        }),
         weights: leaf('queue.weights', { doc: 'Weight per task name for queue.kind weighted (default 1)', format: 'weight-map', default: {} }),
       },
       retention: {
-        terminal_ms: leaf('retention.terminal_ms', { doc: 'How long a terminal record is kept after it ended (0 = forever)', format: 'nonneg-int', default: 604800000 }),
+        terminal_ms: leaf('retention.terminal_ms', {
+          doc: 'How long a terminal record is kept after it ended (0 = forever)',
+          format: 'nonneg-int',
+          default: 604800000,
+        }),
       },
       allow: {
         workers: leaf('allow.workers', { doc: 'Worker certificate names (CN/SAN) allowed to connect; empty = any', format: 'string-list', default: [] }),
@@ -359,7 +399,11 @@ function schemaFor(role: Role): Schema {
     return {
       ...base,
       ...listenerSchema(0),
-      distributors: leaf('distributors', { doc: 'Distributors to connect to, as [host, port] pairs', format: 'host-port-list', default: [['localhost', 5000]] }),
+      distributors: leaf('distributors', {
+        doc: 'Distributors to connect to, as [host, port] pairs',
+        format: 'host-port-list',
+        default: [['localhost', 5000]],
+      }),
       concurrency: leaf('concurrency', { doc: 'Most tasks run at once', format: 'positive-int', default: 16 }),
       shutdown_grace_ms: leaf('shutdown_grace_ms', { doc: 'Time running tasks get to finish on shutdown', format: 'positive-int', default: 10000 }),
       allow: {
@@ -374,8 +418,17 @@ function schemaFor(role: Role): Schema {
       dashboard: {
         host: leaf('dashboard.host', { doc: 'Address the dashboard page binds to', format: 'non-empty-string', default: '127.0.0.1' }),
         port: leaf('dashboard.port', { doc: 'Port of the dashboard page (0 = any free port)', format: 'port-or-zero', default: 7070 }),
-        token: leaf('dashboard.token', { doc: 'Token that cancel and retry need (Authorization: Bearer); none = only a client certificate may change state', format: 'dashboard-token', default: null, sensitive: true }),
-        tls: leaf('dashboard.tls', { doc: 'Serve HTTPS with key/cert and accept client certificates of ca in place of the token', format: Boolean, default: false }),
+        token: leaf('dashboard.token', {
+          doc: 'Token that cancel and retry need (Authorization: Bearer); none = only a client certificate may change state',
+          format: 'dashboard-token',
+          default: null,
+          sensitive: true,
+        }),
+        tls: leaf('dashboard.tls', {
+          doc: 'Serve HTTPS with key/cert and accept client certificates of ca in place of the token',
+          format: Boolean,
+          default: false,
+        }),
       },
     };
   }
@@ -436,14 +489,18 @@ export function loadConfig<R extends Role>(role: R, source?: string | Record<str
     conf.validate({ allowed: 'strict' });
   } catch (err) {
     const first = String((err as Error).message).split('\n')[0] ?? 'invalid configuration';
-    throw new ConfigError(first.replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key (not a $ROLE setting)').replace('$ROLE', role));
+    throw new ConfigError(
+      first.replace(/^configuration param '([^']+)' not declared in the schema$/, '$1: unknown key (not a $ROLE setting)').replace('$ROLE', role),
+    );
   }
   return resolveConfig(role, conf.getProperties() as Record<string, unknown>, baseDir) as unknown as ConfigFor<R>;
 }
 
 function flatten(o: Record<string, unknown>, prefix = ''): Array<[string, unknown]> {
   return Object.entries(o).flatMap(([k, v]) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) ? flatten(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? flatten(v as Record<string, unknown>, `${prefix}${k}.`)
+      : [[`${prefix}${k}`, v] as [string, unknown]],
   );
 }
 
@@ -487,11 +544,15 @@ function checkTopology(r: RedisConfig): void {
   if (r.cluster && r.sentinels) throw new ConfigError('redis.cluster: cannot be used together with redis.sentinels (choose one topology)');
   const topology = r.cluster ? 'redis.cluster' : r.sentinels ? 'redis.sentinels' : null;
   if (!topology) return;
-  for (const [k, v] of [['redis.host', r.host], ['redis.port', r.port]] as const) {
+  for (const [k, v] of [
+    ['redis.host', r.host],
+    ['redis.port', r.port],
+  ] as const) {
     if (v !== null) throw new ConfigError(`${k}: not used with ${topology} (${r.cluster ? 'the seed nodes' : 'the sentinels'} name the servers)`);
   }
   if (!r.cluster) return;
-  if (hashTag(r.prefix) === null) throw new ConfigError(`redis.prefix: "${r.prefix}" holds no hash tag; with redis.cluster use one such as "{tm}:" so every key of the mesh is in one slot`);
+  if (hashTag(r.prefix) === null)
+    throw new ConfigError(`redis.prefix: "${r.prefix}" holds no hash tag; with redis.cluster use one such as "{tm}:" so every key of the mesh is in one slot`);
   if (redisTarget(r).db !== 0) throw new ConfigError('redis.db: a Redis Cluster has only database 0 (set no other in redis.db or in the redis.url path)');
 }
 

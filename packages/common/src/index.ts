@@ -27,10 +27,37 @@ export {
 } from './config';
 // Embedders set the process log level without a config (loadConfig applies `log.level` itself).
 export { setLogLevel, type LogLevel } from './log';
-export { TaskmeshError, ConfigError, UnknownTaskError, UsageError, TaskAbortError, HandshakeError, ScriptError, HANDSHAKE_ERROR_CODES, type ErrorCode, type HandshakeErrorCode, type ScriptErrorCode } from './errors';
+export {
+  TaskmeshError,
+  ConfigError,
+  UnknownTaskError,
+  UsageError,
+  TaskAbortError,
+  HandshakeError,
+  ScriptError,
+  HANDSHAKE_ERROR_CODES,
+  type ErrorCode,
+  type HandshakeErrorCode,
+  type ScriptErrorCode,
+} from './errors';
 export { TASK_STATES, TERMINAL_STATES, isTerminal, parseRecord, type TaskRecord, type TaskState } from './record';
 export { TASK_NAME_RE, ENVELOPE_DEFAULTS, type EnvelopeInput } from './envelope';
-export { CloseCode, PROTOCOL_VERSION, DONE_STATES, decodeFrame, encodeFrame, type DoneState, type Message, type MessageOf, type MessageType, type AssignedTask, type TaskEvent, type TaskEventType, type WatchSince, type WatchEndReason } from './protocol';
+export {
+  CloseCode,
+  PROTOCOL_VERSION,
+  DONE_STATES,
+  decodeFrame,
+  encodeFrame,
+  type DoneState,
+  type Message,
+  type MessageOf,
+  type MessageType,
+  type AssignedTask,
+  type TaskEvent,
+  type TaskEventType,
+  type WatchSince,
+  type WatchEndReason,
+} from './protocol';
 export { generateDevCerts, generateCa, generateLeaf, DEFAULT_CERT_NAMES } from './certs';
 export {
   MemoryStore,
@@ -52,5 +79,15 @@ export {
   type CreateOptions,
   type FulfillResult,
 } from './store';
-export { MemoryQueue, RedisQueue, QueueError, QUEUE_KINDS, type Queue, type QueueItem, type QueueKind, type QueueOptions, type RedisQueueOptions } from './queue';
+export {
+  MemoryQueue,
+  RedisQueue,
+  QueueError,
+  QUEUE_KINDS,
+  type Queue,
+  type QueueItem,
+  type QueueKind,
+  type QueueOptions,
+  type RedisQueueOptions,
+} from './queue';
 export { compose, ComposeStepError, type ComposeContext, type ComposeStep, type ComposeOptions } from './compose';

@@ -3,13 +3,48 @@
  * connection helpers and the channel layer. Not a stable API.
  */
 export { Keys } from './keys';
-export { Scripts, type Fence, type EnvelopeFields, type IntakeItem, type IntakeResult, type RequeueMode, type FinishOutcome, type FinishResult, type FinishItem, type Finished, type InboxEntry, type AssignResult, type ReadyOrder, SCRIPT_REPLIES, scriptReply, fencedRefusal, type ScriptName, type ReplyOf } from './scripts';
+export {
+  Scripts,
+  type Fence,
+  type EnvelopeFields,
+  type IntakeItem,
+  type IntakeResult,
+  type RequeueMode,
+  type FinishOutcome,
+  type FinishResult,
+  type FinishItem,
+  type Finished,
+  type InboxEntry,
+  type AssignResult,
+  type ReadyOrder,
+  SCRIPT_REPLIES,
+  scriptReply,
+  fencedRefusal,
+  type ScriptName,
+  type ReplyOf,
+} from './scripts';
 export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
 export { parseEnvelope, validateEnvelope, EnvelopeSchema, type ParsedEnvelope } from './envelope';
 export { FRAME_SCHEMAS } from './protocol';
 export { schemaDocuments, schemaFiles, CONNECTION_FRAMES } from './schema-json';
-export { createLogger, setLogLevel, setLogFormat, logLevel, registerSecret, scrub, prettyLine, isLogLevel, LOG_LEVELS, LOG_ROLES, type Logger, type LogLevel, type LogFormat, type LogRole, type LogFields } from './log';
+export {
+  createLogger,
+  setLogLevel,
+  setLogFormat,
+  logLevel,
+  registerSecret,
+  scrub,
+  prettyLine,
+  isLogLevel,
+  LOG_LEVELS,
+  LOG_ROLES,
+  type Logger,
+  type LogLevel,
+  type LogFormat,
+  type LogRole,
+  type LogFields,
+} from './log';
 export { Metrics, SAMPLE_CACHE_MS, type MetricsRole, type MetricsSample, type Sampler, type RequeueCause, type RefusalReason } from './metrics';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';

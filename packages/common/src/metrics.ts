@@ -76,7 +76,11 @@ export class Metrics {
   private server: Server | undefined;
   private boundPort: number | null = null;
 
-  constructor(readonly role: MetricsRole, private readonly config: MetricsConfig, private readonly log: Logger) {
+  constructor(
+    readonly role: MetricsRole,
+    private readonly config: MetricsConfig,
+    private readonly log: Logger,
+  ) {
     const registers = [this.registry];
     // A family only one role can fill is registered only there (an unregistered one still counts,
     // unread), so a scrape never shows a distributor's zero run time or a worker's zero intake.
@@ -86,24 +90,79 @@ export class Metrics {
     // The role tells a distributor's view (whole queues) from a worker's (its own runs) when both
     // are scraped by one Prometheus job.
     this.registry.setDefaultLabels({ role });
-    this.attemptEnds = new Counter({ name: 'taskmesh_attempt_ends_total', help: 'Attempts ended on this worker, by task name and the state recorded', labelNames: ['name', 'state'], registers: work });
-    this.runSeconds = new Histogram({ name: 'taskmesh_run_seconds', help: 'Run time of task functions on this worker, by task name and outcome', labelNames: ['name', 'outcome'], buckets: RUN_BUCKETS, registers: work });
-    this.queueWaitSeconds = new Histogram({ name: 'taskmesh_queue_wait_seconds', help: 'Time from an attempt becoming QUEUED (created or requeued, backoff included) to its start', labelNames: ['name'], buckets: WAIT_BUCKETS, registers: dist });
-    this.requeues = new Counter({ name: 'taskmesh_requeues_total', help: 'Attempts put back in the queue (or ended by it), by cause and result', labelNames: ['cause', 'result'], registers: dist });
-    this.stalls = new Counter({ name: 'taskmesh_stalls_total', help: 'RUNNING attempts taken from a stale or lost worker', labelNames: ['cause'], registers: dist });
-    this.retries = new Counter({ name: 'taskmesh_retries_total', help: 'Attempts that threw with attempts left (queued again after a backoff)', labelNames: ['name'], registers: work });
-    this.deadEnvelopes = new Counter({ name: 'taskmesh_dead_envelopes_total', help: 'Envelopes this distributor refused and wrote to the dead list', registers: dist });
-    this.fencedWritesRefused = new Counter({ name: 'taskmesh_fenced_writes_refused_total', help: 'End writes refused by the fence (the attempt had been taken over)', registers });
-    this.refusedConnections = new Counter({ name: 'taskmesh_refused_connections_total', help: 'Connections this listener refused, by reason', labelNames: ['reason'], registers });
+    this.attemptEnds = new Counter({
+      name: 'taskmesh_attempt_ends_total',
+      help: 'Attempts ended on this worker, by task name and the state recorded',
+      labelNames: ['name', 'state'],
+      registers: work,
+    });
+    this.runSeconds = new Histogram({
+      name: 'taskmesh_run_seconds',
+      help: 'Run time of task functions on this worker, by task name and outcome',
+      labelNames: ['name', 'outcome'],
+      buckets: RUN_BUCKETS,
+      registers: work,
+    });
+    this.queueWaitSeconds = new Histogram({
+      name: 'taskmesh_queue_wait_seconds',
+      help: 'Time from an attempt becoming QUEUED (created or requeued, backoff included) to its start',
+      labelNames: ['name'],
+      buckets: WAIT_BUCKETS,
+      registers: dist,
+    });
+    this.requeues = new Counter({
+      name: 'taskmesh_requeues_total',
+      help: 'Attempts put back in the queue (or ended by it), by cause and result',
+      labelNames: ['cause', 'result'],
+      registers: dist,
+    });
+    this.stalls = new Counter({
+      name: 'taskmesh_stalls_total',
+      help: 'RUNNING attempts taken from a stale or lost worker',
+      labelNames: ['cause'],
+      registers: dist,
+    });
+    this.retries = new Counter({
+      name: 'taskmesh_retries_total',
+      help: 'Attempts that threw with attempts left (queued again after a backoff)',
+      labelNames: ['name'],
+      registers: work,
+    });
+    this.deadEnvelopes = new Counter({
+      name: 'taskmesh_dead_envelopes_total',
+      help: 'Envelopes this distributor refused and wrote to the dead list',
+      registers: dist,
+    });
+    this.fencedWritesRefused = new Counter({
+      name: 'taskmesh_fenced_writes_refused_total',
+      help: 'End writes refused by the fence (the attempt had been taken over)',
+      registers,
+    });
+    this.refusedConnections = new Counter({
+      name: 'taskmesh_refused_connections_total',
+      help: 'Connections this listener refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     // Every series of a closed label set exists from the start at 0, so rate() and increase()
     // alerts see the first event instead of a series appearing out of nothing.
     for (const cause of REQUEUE_CAUSES) for (const result of ['requeued', 'cancelled', 'failed']) this.requeues.inc({ cause, result }, 0);
     for (const cause of ['stale', 'takeover'] as const) this.stalls.inc({ cause }, 0);
     for (const reason of REFUSAL_REASONS) this.refusedConnections.inc({ reason }, 0);
-    this.sampleErrors = new Counter({ name: 'taskmesh_metrics_sample_errors_total', help: 'Scrapes whose Redis read failed (the last values are served)', registers });
+    this.sampleErrors = new Counter({
+      name: 'taskmesh_metrics_sample_errors_total',
+      help: 'Scrapes whose Redis read failed (the last values are served)',
+      registers,
+    });
 
     const sample = () => this.sample();
-    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (g: Gauge<L>, s: MetricsSample) => void, of: MetricsRole[] = ['distributor', 'worker']) =>
+    const gauge = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: readonly L[],
+      fill: (g: Gauge<L>, s: MetricsSample) => void,
+      of: MetricsRole[] = ['distributor', 'worker'],
+    ) =>
       new Gauge<L>({
         name,
         help,
@@ -116,27 +175,56 @@ export class Metrics {
           fill(this, s);
         },
       });
-    gauge('taskmesh_tasks', 'Tasks by state and task name ("*": an index over every name); RUNNING is this process\'s own attempts', ['state', 'name'], (g, s) => {
-      for (const t of s.tasks ?? []) g.set({ state: t.state, name: t.name }, t.count);
-    });
-    gauge('taskmesh_intake_depth', 'Envelopes waiting in new-task', [], (g, s) => {
-      if (s.intakeDepth !== undefined) g.set(s.intakeDepth);
-    }, ['distributor']);
-    gauge('taskmesh_ready_depth', 'Runnable tasks in the ready queue of each task name', ['name'], (g, s) => {
-      for (const r of s.readyDepth ?? []) g.set({ name: r.name }, r.count);
-    }, ['distributor']);
-    gauge('taskmesh_dead_list_length', 'Entries in the dead list', [], (g, s) => {
-      if (s.deadListLength !== undefined) g.set(s.deadListLength);
-    }, ['distributor']);
-    gauge('taskmesh_connected_peers', 'Authenticated connections open now, by the peer\'s role', ['peer_role'], (g, s) => {
+    gauge(
+      'taskmesh_tasks',
+      'Tasks by state and task name ("*": an index over every name); RUNNING is this process\'s own attempts',
+      ['state', 'name'],
+      (g, s) => {
+        for (const t of s.tasks ?? []) g.set({ state: t.state, name: t.name }, t.count);
+      },
+    );
+    gauge(
+      'taskmesh_intake_depth',
+      'Envelopes waiting in new-task',
+      [],
+      (g, s) => {
+        if (s.intakeDepth !== undefined) g.set(s.intakeDepth);
+      },
+      ['distributor'],
+    );
+    gauge(
+      'taskmesh_ready_depth',
+      'Runnable tasks in the ready queue of each task name',
+      ['name'],
+      (g, s) => {
+        for (const r of s.readyDepth ?? []) g.set({ name: r.name }, r.count);
+      },
+      ['distributor'],
+    );
+    gauge(
+      'taskmesh_dead_list_length',
+      'Entries in the dead list',
+      [],
+      (g, s) => {
+        if (s.deadListLength !== undefined) g.set(s.deadListLength);
+      },
+      ['distributor'],
+    );
+    gauge('taskmesh_connected_peers', "Authenticated connections open now, by the peer's role", ['peer_role'], (g, s) => {
       for (const [peerRole, n] of Object.entries(s.peers ?? {})) g.set({ peer_role: peerRole }, n ?? 0);
     });
     gauge('taskmesh_heartbeat_age_seconds', 'Seconds since this process last wrote its heartbeat to Redis', [], (g, s) => {
       if (s.heartbeatAgeSeconds !== undefined && s.heartbeatAgeSeconds !== null) g.set(s.heartbeatAgeSeconds);
     });
-    gauge('taskmesh_concurrency', 'Most tasks this worker runs at once', [], (g, s) => {
-      if (s.concurrency !== undefined) g.set(s.concurrency);
-    }, ['worker']);
+    gauge(
+      'taskmesh_concurrency',
+      'Most tasks this worker runs at once',
+      [],
+      (g, s) => {
+        if (s.concurrency !== undefined) g.set(s.concurrency);
+      },
+      ['worker'],
+    );
   }
 
   /** The port the endpoint listens on (the real one with port 0), or null when off. */

@@ -34,7 +34,11 @@ export class Presence {
 
   /** Writes (or refreshes) the hash with `fields` and `updated_at`, and joins the role's set. */
   async announce(fields: Record<string, string | number>, now = Date.now()): Promise<void> {
-    const m = this.redis.multi().hset(this.hash, { ...fields, id: this.id, updated_at: now }).pexpire(this.hash, this.ttlMs).sadd(this.set, this.id);
+    const m = this.redis
+      .multi()
+      .hset(this.hash, { ...fields, id: this.id, updated_at: now })
+      .pexpire(this.hash, this.ttlMs)
+      .sadd(this.set, this.id);
     // A distributor owns a processing list, which another one recovers once this hash is gone.
     if (this.role === 'distributor') m.sadd(this.keys.intakes, this.id);
     const replies = await m.exec();

@@ -139,7 +139,14 @@ const SINGLE_FRAMES = {
   error: frame('error', { code: Str, message: Str }, 'both: the last frame was not acceptable (code BAD_FRAME or UNEXPECTED_FRAME). Never answered.'),
   watch: frame(
     'watch',
-    { sub: Str, task: Type.Optional(Str), name: Type.Optional(Str), all: Type.Optional(Type.Literal(true)), since: Type.Optional(WatchSinceSchema), batch: Type.Optional(Type.Literal(true)) },
+    {
+      sub: Str,
+      task: Type.Optional(Str),
+      name: Type.Optional(Str),
+      all: Type.Optional(Type.Literal(true)),
+      since: Type.Optional(WatchSinceSchema),
+      batch: Type.Optional(Type.Literal(true)),
+    },
     'watcher -> worker: subscribe. Exactly one of task, name or all; since only with task (the worker answers BAD_FRAME otherwise). batch: deliver events in `events` frames.',
   ),
   unwatch: frame('unwatch', { sub: Str }, 'watcher -> worker: end a subscription.'),

@@ -40,9 +40,7 @@ export function redisOptions(config: RedisConfig, opts: RedisConnectionOptions =
     protocol: 2,
     connectionName: opts.name,
     connectTimeout: Math.max(timeout, 1000),
-    ...(opts.blocking
-      ? { blockingTimeout: timeout, blockingTimeoutGrace: timeout }
-      : { commandTimeout: timeout }),
+    ...(opts.blocking ? { blockingTimeout: timeout, blockingTimeoutGrace: timeout } : { commandTimeout: timeout }),
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     enableReadyCheck: true,
@@ -81,7 +79,14 @@ export function redisOptions(config: RedisConfig, opts: RedisConnectionOptions =
 /** Options of a Cluster client; each node connection gets the single-server options (minus what Cluster owns). */
 export function clusterOptions(config: RedisConfig, opts: RedisConnectionOptions = {}): ClusterOptions {
   const timeout = config.command_timeout_ms;
-  const { host: _host, port: _port, db: _db, retryStrategy: _retry, enableOfflineQueue: _offline, ...node } = redisOptions({ ...config, sentinels: null }, opts);
+  const {
+    host: _host,
+    port: _port,
+    db: _db,
+    retryStrategy: _retry,
+    enableOfflineQueue: _offline,
+    ...node
+  } = redisOptions({ ...config, sentinels: null }, opts);
   return {
     redisOptions: {
       ...node,

@@ -37,7 +37,8 @@ function defineAll(redis: Redis): Record<string, Defined> {
     if (!m) continue;
     const name = `tm_${m[1]!.replace(/-/g, '_')}`;
     const numberOfKeys = m[2] === undefined ? undefined : Number(m[2]);
-    if (!(name in redis)) redis.defineCommand(name, { lua: withPrelude(readFileSync(join(LUA_DIR, file), 'utf8')), ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
+    if (!(name in redis))
+      redis.defineCommand(name, { lua: withPrelude(readFileSync(join(LUA_DIR, file), 'utf8')), ...(numberOfKeys !== undefined ? { numberOfKeys } : {}) });
     const target = redis as unknown as Record<string, ScriptFn>;
     out[m[1]!] = { fn: (...args) => target[name]!(...args), keys: numberOfKeys };
   }
@@ -72,7 +73,10 @@ export interface IntakeItem {
 
 export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
 /** queuedAt: when the attempt became QUEUED (ms; null on a re-sent call), for the queue-wait metric. */
-export type AssignResult = { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean; queuedAt: number | null } | { kind: 'taken' } | { kind: 'not-queued' };
+export type AssignResult =
+  | { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean; queuedAt: number | null }
+  | { kind: 'taken' }
+  | { kind: 'not-queued' };
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 /** What a finish call reports: its result, and the record's state after it (what was really recorded). */
@@ -139,7 +143,11 @@ export function scriptReply<S extends ScriptName>(script: S, raw: unknown): Repl
   const table = SCRIPT_REPLIES[script] as Readonly<Record<string, string>>;
   const key = typeof raw === 'number' || typeof raw === 'string' ? String(raw) : undefined;
   if (key === undefined || !Object.hasOwn(table, key)) {
-    throw new ScriptError('SCRIPT_REPLY_INVALID', script, `Lua script ${script} replied ${JSON.stringify(raw) ?? String(raw)}, which is none of its documented replies`);
+    throw new ScriptError(
+      'SCRIPT_REPLY_INVALID',
+      script,
+      `Lua script ${script} replied ${JSON.stringify(raw) ?? String(raw)}, which is none of its documented replies`,
+    );
   }
   return table[key] as ReplyOf<S>;
 }
@@ -153,7 +161,11 @@ const FENCED_REFUSALS: { readonly [S in ScriptName]?: ReplyOf<S> } = { start: 'r
  */
 export function fencedRefusal<S extends ScriptName>(script: S, meaning: ReplyOf<S>, taskId: string, fence: Fence): ScriptError | null {
   if (FENCED_REFUSALS[script] !== meaning) return null;
-  return new ScriptError('FENCED_WRITE_REFUSED', script, `task ${taskId}: the ${script} write of epoch ${fence.epoch} was refused (a newer attempt holds the fence)`);
+  return new ScriptError(
+    'FENCED_WRITE_REFUSED',
+    script,
+    `task ${taskId}: the ${script} write of epoch ${fence.epoch} was refused (a newer attempt holds the fence)`,
+  );
 }
 
 function parseInbox(raw: string): InboxEntry | null {
@@ -169,7 +181,11 @@ export class Scripts {
   private readonly fns: Record<string, Defined>;
 
   /** @param order how this process scores the ready queues it writes (every distributor of a mesh alike) */
-  constructor(readonly redis: Redis, readonly keys: Keys, readonly order: ReadyOrder = 'priority') {
+  constructor(
+    readonly redis: Redis,
+    readonly keys: Keys,
+    readonly order: ReadyOrder = 'priority',
+  ) {
     this.fns = defineAll(redis);
   }
 
@@ -189,7 +205,11 @@ export class Scripts {
 
   async submit(e: EnvelopeFields, envelopeJson: string, token: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    const r = await this.call('submit', [k.tasks, k.task(e.id), k.newTask], [e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, envelopeJson, token]);
+    const r = await this.call(
+      'submit',
+      [k.tasks, k.task(e.id), k.newTask],
+      [e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end), now, envelopeJson, token],
+    );
     return scriptReply('submit', r) === 'created';
   }
 
@@ -220,11 +240,20 @@ export class Scripts {
   /** Dead-letters an envelope; a never-run QUEUED record it named (`taskId`) becomes FAILED. */
   async deadletter(processing: string, raw: Buffer, entryJson: string, reason: string, taskId: string | null, now = Date.now()): Promise<void> {
     const k = this.keys;
-    scriptReply('deadletter', await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended, k.completed], [raw, entryJson, reason, now, taskId ?? '']));
+    scriptReply(
+      'deadletter',
+      await this.call('deadletter', [processing, k.dead, taskId ? k.task(taskId) : k.dead, k.ended, k.completed], [raw, entryJson, reason, now, taskId ?? '']),
+    );
   }
 
   /** Claims QUEUED tasks of one name for one worker; one result per task, in order. */
-  async assignMany(name: string, workerId: string, distributorId: string, tasks: ReadonlyArray<{ id: string; assignment: string }>, now = Date.now()): Promise<AssignResult[]> {
+  async assignMany(
+    name: string,
+    workerId: string,
+    distributorId: string,
+    tasks: ReadonlyArray<{ id: string; assignment: string }>,
+    now = Date.now(),
+  ): Promise<AssignResult[]> {
     if (tasks.length === 0) return [];
     const k = this.keys;
     const keys: Arg[] = [k.ready(name), k.workerTasks(workerId), k.assigned];
@@ -236,7 +265,15 @@ export class Scripts {
     const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?, string?][];
     return rows.map(([a, b, config, optional, cleanEnd, queuedAt]) => {
       if (a <= 0) return { kind: scriptReply('assign', a) };
-      return { kind: 'assigned', epoch: a, attempt: b ?? 0, config: config ?? '{}', stateOptional: optional === '1', cleanEnd: cleanEnd === '1', queuedAt: queuedAt ? Number(queuedAt) : null };
+      return {
+        kind: 'assigned',
+        epoch: a,
+        attempt: b ?? 0,
+        config: config ?? '{}',
+        stateOptional: optional === '1',
+        cleanEnd: cleanEnd === '1',
+        queuedAt: queuedAt ? Number(queuedAt) : null,
+      };
     });
   }
 
@@ -291,7 +328,20 @@ export class Scripts {
     const r = (await this.call(
       'requeue',
       [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.worker(w), k.seq, k.stopped, k.inbox(w), k.ended, k.completed],
-      [id, fence.epoch, fence.assignment, mode, now, opts.staleBefore ?? 0, opts.backoffMs, opts.backoffMaxMs, k.channel, workerId, opts.rejectDelayMs ?? 0, this.order],
+      [
+        id,
+        fence.epoch,
+        fence.assignment,
+        mode,
+        now,
+        opts.staleBefore ?? 0,
+        opts.backoffMs,
+        opts.backoffMaxMs,
+        k.channel,
+        workerId,
+        opts.rejectDelayMs ?? 0,
+        this.order,
+      ],
     )) as number;
     return scriptReply('requeue', r);
   }
@@ -304,7 +354,11 @@ export class Scripts {
   /** A worker's heartbeat: O(1), whatever it runs. */
   async heartbeat(workerId: string, ttlMs: number, running: number, now = Date.now()): Promise<HeartbeatResult> {
     const k = this.keys;
-    const r = (await this.call('heartbeat', [k.worker(workerId), k.inbox(workerId), k.workerTasks(workerId)], [now, ttlMs, running])) as [number, string[]?, number?];
+    const r = (await this.call('heartbeat', [k.worker(workerId), k.inbox(workerId), k.workerTasks(workerId)], [now, ttlMs, running])) as [
+      number,
+      string[]?,
+      number?,
+    ];
     if (scriptReply('heartbeat', r[0]) === 'unregistered') return { kind: 'unregistered' };
     const inbox = (r[1] ?? []).map(parseInbox).filter((e): e is InboxEntry => e !== null);
     return { kind: 'ok', inbox, indexed: r[2] ?? 0 };
@@ -315,13 +369,21 @@ export class Scripts {
     if (tasks.length === 0) return { lost: [], cancel: [] };
     const args: Arg[] = [];
     for (const t of tasks) args.push(t.epoch, t.assignment);
-    const r = (await this.call('verify', tasks.map((t) => this.keys.task(t.id)), args)) as [number[]?, number[]?];
+    const r = (await this.call(
+      'verify',
+      tasks.map((t) => this.keys.task(t.id)),
+      args,
+    )) as [number[]?, number[]?];
     return { lost: (r[0] ?? []).map((i) => i - 1), cancel: (r[1] ?? []).map((i) => i - 1) };
   }
 
   async touchWorkers(workerIds: readonly string[], ttlMs: number, now = Date.now()): Promise<number> {
     if (workerIds.length === 0) return 0;
-    return (await this.call('touch-workers', workerIds.map((w) => this.keys.worker(w)), [now, ttlMs])) as number;
+    return (await this.call(
+      'touch-workers',
+      workerIds.map((w) => this.keys.worker(w)),
+      [now, ttlMs],
+    )) as number;
   }
 
   /**
@@ -331,7 +393,14 @@ export class Scripts {
   async cancel(id: string, name: string, workerId: string, now = Date.now()): Promise<string | null> {
     const k = this.keys;
     const w = workerId || '-';
-    const r = scriptReply('cancel', await this.call('cancel', [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended, k.completed], [id, now, k.channel, workerId]));
+    const r = scriptReply(
+      'cancel',
+      await this.call(
+        'cancel',
+        [k.task(id), k.ready(name), k.delayed, k.workerTasks(w), k.inbox(w), k.stopped, k.ended, k.completed],
+        [id, now, k.channel, workerId],
+      ),
+    );
     return r === 'unknown' ? null : r;
   }
 
@@ -359,14 +428,26 @@ export class Scripts {
   /** A new QUEUED record, runnable at once; false when the id exists. */
   async storeCreate(id: string, name: string, configJson: string, requestJson: string, now = Date.now()): Promise<boolean> {
     const k = this.keys;
-    return scriptReply('store-create', await this.call('store-create', [k.tasks, k.task(id), k.ready(name), k.seq], [id, name, configJson, requestJson, now, k.channel, this.order])) === 'created';
+    return (
+      scriptReply(
+        'store-create',
+        await this.call('store-create', [k.tasks, k.task(id), k.ready(name), k.seq], [id, name, configJson, requestJson, now, k.channel, this.order]),
+      ) === 'created'
+    );
   }
 
   /** Unfenced fulfilment (the seed lets anyone fulfil): 'RETRY' when the task moved to another worker than `workerId`. */
   async storeFulfill(id: string, name: string, workerId: string, valueJson: string, now = Date.now()): Promise<'FULFILLED' | 'ALREADY' | 'RETRY' | 'NOTFOUND'> {
     const k = this.keys;
     const w = workerId || '-';
-    return scriptReply('store-fulfill', await this.call('store-fulfill', [k.task(id), k.ready(name), k.delayed, k.stopped, k.ended, k.completed, k.workerTasks(w), k.inbox(w)], [id, valueJson, now, workerId]));
+    return scriptReply(
+      'store-fulfill',
+      await this.call(
+        'store-fulfill',
+        [k.task(id), k.ready(name), k.delayed, k.stopped, k.ended, k.completed, k.workerTasks(w), k.inbox(w)],
+        [id, valueJson, now, workerId],
+      ),
+    );
   }
 
   /** Queues a notification target (canonical JSON); false for an unknown task. */
@@ -382,7 +463,12 @@ export class Scripts {
   }
 
   /** Leases the first candidate notification that is ready, or null. */
-  async storePull(ids: readonly string[], token: string, expires: number, now = Date.now()): Promise<{ id: string; state: string; result: string; error: string; targets: string[] } | null> {
+  async storePull(
+    ids: readonly string[],
+    token: string,
+    expires: number,
+    now = Date.now(),
+  ): Promise<{ id: string; state: string; result: string; error: string; targets: string[] } | null> {
     if (ids.length === 0) return null;
     const k = this.keys;
     const keys: Arg[] = [k.notifyLeases];

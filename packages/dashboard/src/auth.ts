@@ -24,7 +24,10 @@ export function authorize(req: IncomingMessage, token: string | null): AuthResul
     return {
       ok: false,
       status: 401,
-      reason: token === null ? 'this dashboard accepts only a client certificate to change state (dashboard.tls); none was given' : 'send Authorization: Bearer <dashboard.token>',
+      reason:
+        token === null
+          ? 'this dashboard accepts only a client certificate to change state (dashboard.tls); none was given'
+          : 'send Authorization: Bearer <dashboard.token>',
     };
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);

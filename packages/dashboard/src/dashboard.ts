@@ -66,7 +66,10 @@ export class Dashboard {
   private polling = false;
   private closing: Promise<void> | undefined;
 
-  constructor(config: DashboardConfig, private readonly opts: DashboardOptions = {}) {
+  constructor(
+    config: DashboardConfig,
+    private readonly opts: DashboardOptions = {},
+  ) {
     this.config = config;
     this.log = createLogger('dashboard', { id: config.id });
     const keys = new Keys(config.redis.prefix);
@@ -75,7 +78,14 @@ export class Dashboard {
     this.client = new TaskClient({ limits: config.limits, redis: { ...config.redis, client: this.redis } });
     this.reader = new SnapshotReader(this.redis, keys, !config.redis.cluster);
     // The dashboard watches with its own certificate, as any watcher does.
-    const watcherConfig: WatcherConfig = { role: 'watcher', id: config.id, share_key: config.share_key, redis: config.redis, limits: config.limits, tls: config.tls };
+    const watcherConfig: WatcherConfig = {
+      role: 'watcher',
+      id: config.id,
+      share_key: config.share_key,
+      redis: config.redis,
+      limits: config.limits,
+      tls: config.tls,
+    };
     this.watcher = new Watcher(watcherConfig, opts.watcher);
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
@@ -85,7 +95,18 @@ export class Dashboard {
       });
     };
     this.server = config.dashboard.tls
-      ? createHttpsServer({ key: config.tls.key, cert: config.tls.cert, ca: config.tls.ca, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2', handshakeTimeout: 5000 }, handler)
+      ? createHttpsServer(
+          {
+            key: config.tls.key,
+            cert: config.tls.cert,
+            ca: config.tls.ca,
+            requestCert: true,
+            rejectUnauthorized: false,
+            minVersion: 'TLSv1.2',
+            handshakeTimeout: 5000,
+          },
+          handler,
+        )
       : createHttpServer(handler);
   }
 
@@ -172,7 +193,8 @@ export class Dashboard {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!hostAllowed(req, this.config.dashboard.host)) return this.json(res, 421, { error: 'use a loopback address (localhost, 127.0.0.1) for this dashboard' });
+    if (!hostAllowed(req, this.config.dashboard.host))
+      return this.json(res, 421, { error: 'use a loopback address (localhost, 127.0.0.1) for this dashboard' });
     // Not `new URL(req.url, base)`: a path such as `//api` would be read as a host.
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const action = TASK_ACTION.exec(path);

@@ -41,7 +41,19 @@ export class LiveTasks {
     let row = this.rows.get(e.task);
     // A new attempt (a requeue, a retry) starts a fresh row: its progress starts again.
     if (!row || e.attempt > row.attempt) {
-      row = { id: e.task, name: e.name, attempt: e.attempt, state: 'RUNNING', done: null, total: null, message: null, log: null, error: null, at: e.ts, endedAt: null };
+      row = {
+        id: e.task,
+        name: e.name,
+        attempt: e.attempt,
+        state: 'RUNNING',
+        done: null,
+        total: null,
+        message: null,
+        log: null,
+        error: null,
+        at: e.ts,
+        endedAt: null,
+      };
       this.rows.set(e.task, row);
     } else if (e.attempt < row.attempt) {
       return;

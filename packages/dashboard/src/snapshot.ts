@@ -107,7 +107,11 @@ export class SnapshotReader {
 
   async read(): Promise<Snapshot> {
     const { redis, keys } = this;
-    const [workerIds, distributorIds, assignedIds] = await Promise.all([redis.smembers(keys.workers), redis.smembers(keys.distributors), redis.smembers(keys.assigned)]);
+    const [workerIds, distributorIds, assignedIds] = await Promise.all([
+      redis.smembers(keys.workers),
+      redis.smembers(keys.distributors),
+      redis.smembers(keys.assigned),
+    ]);
 
     const p1 = redis.pipeline();
     for (const id of workerIds) p1.hmget(keys.worker(id), 'host', 'port', 'tasks', 'concurrency', 'running', 'updated_at');

@@ -81,7 +81,8 @@ async function act(id, action, button) {
     const res = await fetch(`/api/tasks/${encodeURIComponent(id)}/${action}`, { method: 'POST', headers });
     const body = await res.json().catch(() => ({}));
     if (res.ok) notice(`${action} ${id}: ${body.state}`, true);
-    else if (res.status === 401 || res.status === 403) notice(`${action} refused (${res.status}): ${body.error || ''}${state.auth.token ? ' — enter dashboard.token above' : ''}`);
+    else if (res.status === 401 || res.status === 403)
+      notice(`${action} refused (${res.status}): ${body.error || ''}${state.auth.token ? ' — enter dashboard.token above' : ''}`);
     else notice(`${action} ${id} failed (${res.status}): ${body.error || ''}`);
   } catch (err) {
     notice(`${action} ${id} failed: ${err.message}`);
@@ -134,7 +135,17 @@ function runningRows() {
 function createRunningRow() {
   const bar = el('div', { class: 'bar', role: 'progressbar' }, el('div', { class: 'fill' }), el('span', { class: 'label' }));
   const cancel = el('button', { class: 'cancel', type: 'button', textContent: 'Cancel' });
-  const row = el('tr', {}, el('td', { class: 'mono id' }), el('td', { class: 'name' }), el('td', { class: 'state' }), el('td', { class: 'mono worker' }), el('td', { class: 'attempt' }), el('td', {}, bar), el('td', {}, cancel));
+  const row = el(
+    'tr',
+    {},
+    el('td', { class: 'mono id' }),
+    el('td', { class: 'name' }),
+    el('td', { class: 'state' }),
+    el('td', { class: 'mono worker' }),
+    el('td', { class: 'attempt' }),
+    el('td', {}, bar),
+    el('td', {}, cancel),
+  );
   cancel.addEventListener('click', () => act(row.dataset.task, 'cancel', cancel));
   return row;
 }
@@ -190,57 +201,97 @@ function renderSnapshot() {
     { k: 'delayed', label: 'delayed (retry backoff)', depth: q.delayed },
     { k: 'stopped', label: 'stopped (to requeue)', depth: q.stopped },
   ];
-  syncRows($('#queues'), queues, (r) => r.k, () => el('tr', {}, el('td'), el('td', { class: 'depth' })), (row, r) => {
-    row.dataset.queue = r.k;
-    setText(row.cells[0], r.label);
-    setText(row.cells[1], String(r.depth));
-  });
+  syncRows(
+    $('#queues'),
+    queues,
+    (r) => r.k,
+    () => el('tr', {}, el('td'), el('td', { class: 'depth' })),
+    (row, r) => {
+      row.dataset.queue = r.k;
+      setText(row.cells[0], r.label);
+      setText(row.cells[1], String(r.depth));
+    },
+  );
 
-  syncRows($('#workers'), snap.workers, (w) => w.id, () => el('tr', {}, el('td', { class: 'mono' }), el('td', {}, el('span', { class: 'load' }, el('span')), el('span')), el('td'), el('td')), (row, w) => {
-    row.dataset.worker = w.id;
-    setText(row.cells[0], w.id);
-    const frac = w.concurrency > 0 ? Math.min(1, w.running / w.concurrency) : 0;
-    row.cells[1].firstChild.firstChild.style.width = `${Math.round(frac * 100)}%`;
-    setText(row.cells[1].lastChild, `${w.running}/${w.concurrency}`);
-    const age = w.updatedAt ? snap.at - w.updatedAt : null;
-    setText(row.cells[2], ago(age));
-    row.cells[2].className = age !== null && age > 5000 ? 'stale' : '';
-    setText(row.cells[3], w.tasks.join(', '));
-  });
+  syncRows(
+    $('#workers'),
+    snap.workers,
+    (w) => w.id,
+    () => el('tr', {}, el('td', { class: 'mono' }), el('td', {}, el('span', { class: 'load' }, el('span')), el('span')), el('td'), el('td')),
+    (row, w) => {
+      row.dataset.worker = w.id;
+      setText(row.cells[0], w.id);
+      const frac = w.concurrency > 0 ? Math.min(1, w.running / w.concurrency) : 0;
+      row.cells[1].firstChild.firstChild.style.width = `${Math.round(frac * 100)}%`;
+      setText(row.cells[1].lastChild, `${w.running}/${w.concurrency}`);
+      const age = w.updatedAt ? snap.at - w.updatedAt : null;
+      setText(row.cells[2], ago(age));
+      row.cells[2].className = age !== null && age > 5000 ? 'stale' : '';
+      setText(row.cells[3], w.tasks.join(', '));
+    },
+  );
   setText($('#workers-count'), `(${snap.workers.length})`);
 
-  syncRows($('#distributors'), snap.distributors, (d) => d.id, () => el('tr', {}, el('td', { class: 'mono' }), el('td', { class: 'mono' }), el('td')), (row, d) => {
-    setText(row.cells[0], d.id);
-    setText(row.cells[1], `${d.host}:${d.port}`);
-    const age = d.updatedAt ? snap.at - d.updatedAt : null;
-    setText(row.cells[2], ago(age));
-    row.cells[2].className = age !== null && age > 5000 ? 'stale' : '';
-  });
+  syncRows(
+    $('#distributors'),
+    snap.distributors,
+    (d) => d.id,
+    () => el('tr', {}, el('td', { class: 'mono' }), el('td', { class: 'mono' }), el('td')),
+    (row, d) => {
+      setText(row.cells[0], d.id);
+      setText(row.cells[1], `${d.host}:${d.port}`);
+      const age = d.updatedAt ? snap.at - d.updatedAt : null;
+      setText(row.cells[2], ago(age));
+      row.cells[2].className = age !== null && age > 5000 ? 'stale' : '';
+    },
+  );
   setText($('#distributors-count'), `(${snap.distributors.length})`);
 
-  syncRows($('#failures'), snap.failures, (f) => f.id, () => {
-    const retry = el('button', { class: 'retry', type: 'button', textContent: 'Retry' });
-    const row = el('tr', {}, el('td', { class: 'mono' }), el('td'), el('td', { class: 'state' }), el('td'), el('td'), el('td', { class: 'error' }), el('td', {}, retry));
-    retry.addEventListener('click', () => act(row.dataset.task, 'retry', retry));
-    return row;
-  }, (row, f) => {
-    row.dataset.task = f.id;
-    row.dataset.state = f.state;
-    setText(row.cells[0], f.id);
-    setText(row.cells[1], f.name);
-    setText(row.cells[2], f.state);
-    row.cells[2].className = `state ${f.state}`;
-    setText(row.cells[3], String(f.attempts));
-    setText(row.cells[4], fmtTime(f.endedAt));
-    setText(row.cells[5], f.error || '');
-  });
+  syncRows(
+    $('#failures'),
+    snap.failures,
+    (f) => f.id,
+    () => {
+      const retry = el('button', { class: 'retry', type: 'button', textContent: 'Retry' });
+      const row = el(
+        'tr',
+        {},
+        el('td', { class: 'mono' }),
+        el('td'),
+        el('td', { class: 'state' }),
+        el('td'),
+        el('td'),
+        el('td', { class: 'error' }),
+        el('td', {}, retry),
+      );
+      retry.addEventListener('click', () => act(row.dataset.task, 'retry', retry));
+      return row;
+    },
+    (row, f) => {
+      row.dataset.task = f.id;
+      row.dataset.state = f.state;
+      setText(row.cells[0], f.id);
+      setText(row.cells[1], f.name);
+      setText(row.cells[2], f.state);
+      row.cells[2].className = `state ${f.state}`;
+      setText(row.cells[3], String(f.attempts));
+      setText(row.cells[4], fmtTime(f.endedAt));
+      setText(row.cells[5], f.error || '');
+    },
+  );
 
-  syncRows($('#dead'), snap.dead.recent.map((d, i) => ({ ...d, i })), (d) => `${d.at}:${d.i}`, () => el('tr', {}, el('td'), el('td', { class: 'mono' }), el('td'), el('td', { class: 'raw mono' })), (row, d) => {
-    setText(row.cells[0], fmtTime(d.at));
-    setText(row.cells[1], d.distributor);
-    setText(row.cells[2], d.reason);
-    setText(row.cells[3], d.raw);
-  });
+  syncRows(
+    $('#dead'),
+    snap.dead.recent.map((d, i) => ({ ...d, i })),
+    (d) => `${d.at}:${d.i}`,
+    () => el('tr', {}, el('td'), el('td', { class: 'mono' }), el('td'), el('td', { class: 'raw mono' })),
+    (row, d) => {
+      setText(row.cells[0], fmtTime(d.at));
+      setText(row.cells[1], d.distributor);
+      setText(row.cells[2], d.reason);
+      setText(row.cells[3], d.raw);
+    },
+  );
   setText($('#dead-count'), `(${snap.dead.total})`);
 }
 

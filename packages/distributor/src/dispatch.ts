@@ -19,7 +19,10 @@ export class Dispatcher {
   private queued = false;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly s: DistributorState, private readonly requeuer: Requeuer) {}
+  constructor(
+    private readonly s: DistributorState,
+    private readonly requeuer: Requeuer,
+  ) {}
 
   /** Coalesces dispatch requests: at most one run at a time, and one more queued behind it. */
   schedule(): void {

@@ -5,7 +5,20 @@
  * file wires the parts together and owns the process's lifecycle and its Redis link.
  */
 import { loadConfig, type DistributorConfig } from '@taskmesh/common';
-import { Keys, Metrics, Presence, RedisGate, Scripts, createRedis, closeRedis, listen, createLogger, type MeshServer, type MetricsSample, type Redis } from '@taskmesh/common/internal';
+import {
+  Keys,
+  Metrics,
+  Presence,
+  RedisGate,
+  Scripts,
+  createRedis,
+  closeRedis,
+  listen,
+  createLogger,
+  type MeshServer,
+  type MetricsSample,
+  type Redis,
+} from '@taskmesh/common/internal';
 import { Dispatcher } from './dispatch';
 import { Intake } from './intake';
 import { Requeuer } from './requeue';
@@ -54,7 +67,15 @@ export class Distributor {
     this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blocking: true });
     this.sub = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-sub` });
     const gate = new RedisGate((up) => this.onRedisState(up));
-    this.s = new DistributorState(c, this.keys, new Scripts(this.redis, this.keys, c.queue.kind === 'fifo' ? 'fifo' : 'priority'), this.redis, this.log, gate, this.metrics);
+    this.s = new DistributorState(
+      c,
+      this.keys,
+      new Scripts(this.redis, this.keys, c.queue.kind === 'fifo' ? 'fifo' : 'priority'),
+      this.redis,
+      this.log,
+      gate,
+      this.metrics,
+    );
     this.metrics.addSampler(() => this.sampleLocal());
     this.metrics.addSampler(() => this.sampleQueues());
     this.presence = new Presence(this.redis, this.keys, 'distributor', c.id, c.health.interval_ms);

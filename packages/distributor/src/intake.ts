@@ -30,7 +30,11 @@ export class Intake {
    * @param blocking a connection of its own: BLMOVE blocks it
    * @param onQueued tasks became runnable
    */
-  constructor(private readonly s: DistributorState, private readonly blocking: Redis, private readonly onQueued: () => void) {}
+  constructor(
+    private readonly s: DistributorState,
+    private readonly blocking: Redis,
+    private readonly onQueued: () => void,
+  ) {}
 
   private get processing(): string {
     return this.s.keys.intake(this.s.id);
@@ -100,7 +104,9 @@ export class Intake {
       const entry = JSON.stringify({ reason: parsed.reason, raw: text, at: Date.now(), distributor: config.id });
       // One dead letter that cannot be written now must not hold up the good envelopes beside it:
       // it stays in the processing list, and recover() tries it again.
-      await scripts.deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null).catch((err: Error) => log.warn('could not dead-letter an envelope now; it stays in the processing list', { reason: err.message }));
+      await scripts
+        .deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null)
+        .catch((err: Error) => log.warn('could not dead-letter an envelope now; it stays in the processing list', { reason: err.message }));
     }
     const results = await scripts.intake(this.processing, good, config.id);
     let queued = false;

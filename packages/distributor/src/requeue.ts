@@ -54,7 +54,15 @@ export class Requeuer {
     const results = await Promise.allSettled(
       ids.map(async (id, i) => {
         const [epoch, assignment, name, worker, state] = (rows[i]?.[1] ?? []) as (string | null)[];
-        await this.requeue(id, opts.workerId ?? worker ?? '', { epoch: Number(epoch ?? -1), assignment: assignment ?? '' }, mode, name ?? undefined, opts.staleBefore, state ?? undefined);
+        await this.requeue(
+          id,
+          opts.workerId ?? worker ?? '',
+          { epoch: Number(epoch ?? -1), assignment: assignment ?? '' },
+          mode,
+          name ?? undefined,
+          opts.staleBefore,
+          state ?? undefined,
+        );
       }),
     );
     return results.filter((r) => r.status === 'rejected').length;

@@ -27,7 +27,11 @@ export class TaskWatch {
   private ownSince = 0;
   private allSince = 0;
 
-  constructor(private readonly s: DistributorState, private readonly intake: Intake, private readonly requeuer: Requeuer) {}
+  constructor(
+    private readonly s: DistributorState,
+    private readonly intake: Intake,
+    private readonly requeuer: Requeuer,
+  ) {}
 
   /**
    * Whether a pass that began at `since` still counts as running. A pass whose Redis reply was
@@ -113,10 +117,12 @@ export class TaskWatch {
     for (const id of due) pipe.hget(keys.task(id), 'name');
     const rows = (await pipe.exec()) ?? [];
     // Concurrent calls share the connection's round trips instead of waiting one each.
-    await Promise.all(due.map((id, i) => {
-      const name = rows[i]?.[1] as string | null;
-      return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
-    }));
+    await Promise.all(
+      due.map((id, i) => {
+        const name = rows[i]?.[1] as string | null;
+        return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
+      }),
+    );
   }
 
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */

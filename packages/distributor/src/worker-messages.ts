@@ -10,7 +10,11 @@ import type { DistributorState } from './state';
 import { WorkerLink } from './worker-link';
 
 export class WorkerMessages {
-  constructor(private readonly s: DistributorState, private readonly dispatcher: Dispatcher, private readonly requeuer: Requeuer) {}
+  constructor(
+    private readonly s: DistributorState,
+    private readonly dispatcher: Dispatcher,
+    private readonly requeuer: Requeuer,
+  ) {}
 
   /** A worker connected and proved the share_key. */
   attach(ch: Channel): void {
@@ -24,8 +28,17 @@ export class WorkerMessages {
     }
     const w = new WorkerLink(ch);
     s.workers.set(w.id, w);
-    ch.on('message', (msg) => void this.onMessage(w, msg).catch((err: Error) => s.log.warn('worker message failed', { worker: w.id, type: msg.type, reason: err.message })));
-    ch.on('close', (code, reason) => void this.onClosed(w, code, reason).catch((err: Error) => s.log.warn("could not requeue a lost worker's tasks now; the watch loops will", { worker: w.id, reason: err.message })));
+    ch.on(
+      'message',
+      (msg) => void this.onMessage(w, msg).catch((err: Error) => s.log.warn('worker message failed', { worker: w.id, type: msg.type, reason: err.message })),
+    );
+    ch.on(
+      'close',
+      (code, reason) =>
+        void this.onClosed(w, code, reason).catch((err: Error) =>
+          s.log.warn("could not requeue a lost worker's tasks now; the watch loops will", { worker: w.id, reason: err.message }),
+        ),
+    );
     ch.startHealth(s.config.health.interval_ms, s.config.health.misses);
     s.log.info('worker connected', { worker: w.id });
   }

@@ -37,7 +37,12 @@ export class TaskFollower {
   /** The terminal state event already yielded, by attempt. */
   private terminalAttempt = -1;
 
-  constructor(private readonly core: FollowCore, readonly id: string, private readonly emit: (e: TaskEvent) => void, private readonly opts: FollowOptions) {
+  constructor(
+    private readonly core: FollowCore,
+    readonly id: string,
+    private readonly emit: (e: TaskEvent) => void,
+    private readonly opts: FollowOptions,
+  ) {
     this.last = opts.since ?? null;
   }
 
@@ -97,7 +102,15 @@ export class TaskFollower {
   /** A terminal record we have no final event for: one state event built from it. */
   private fromRecord(rec: TaskRecord): void {
     const seq = this.last?.attempt === rec.attempts ? this.last.seq + 1 : 1;
-    const e: TaskEvent = { task: rec.id, name: rec.name, attempt: rec.attempts, seq, ts: rec.ended_at ?? rec.updated_at ?? Date.now(), type: 'state', state: rec.state };
+    const e: TaskEvent = {
+      task: rec.id,
+      name: rec.name,
+      attempt: rec.attempts,
+      seq,
+      ts: rec.ended_at ?? rec.updated_at ?? Date.now(),
+      type: 'state',
+      state: rec.state,
+    };
     if (rec.state === 'END') e.result = rec.result;
     else e.error = rec.error;
     this.accept(e);

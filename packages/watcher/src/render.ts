@@ -40,7 +40,10 @@ export class HumanRenderer {
   private drawn = 0;
   private redrawTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly out: NodeJS.WriteStream, private readonly tty: boolean) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly tty: boolean,
+  ) {}
 
   event(e: TaskEvent): void {
     const key = `${e.task}`;

@@ -48,7 +48,10 @@ export class Watcher {
   private readonly ctrl = new AbortController();
   private closing: Promise<void> | undefined;
 
-  constructor(config: WatcherConfig, private readonly opts: WatcherOptions = {}) {
+  constructor(
+    config: WatcherConfig,
+    private readonly opts: WatcherOptions = {},
+  ) {
     this.config = config;
     this.keys = new Keys(config.redis.prefix);
     this.log = createLogger('watcher', { id: config.id });
@@ -116,7 +119,11 @@ export class Watcher {
     const done =
       'task' in f
         ? new TaskFollower(this.core, f.task, safe, { since: f.since, pastTerminal: f.follow, signal: ctrl.signal }).run()
-        : new WildWatch(this.core, 'all' in f ? { all: true } : { name: f.name }, safe, { scanMs: this.opts.scanMs ?? 1000, signal: ctrl.signal, onWorker: this.opts.onWorker }).run();
+        : new WildWatch(this.core, 'all' in f ? { all: true } : { name: f.name }, safe, {
+            scanMs: this.opts.scanMs ?? 1000,
+            signal: ctrl.signal,
+            onWorker: this.opts.onWorker,
+          }).run();
     done.catch((err: unknown) => {
       if (onError) onError(err as Error);
       else if (!(err instanceof UnknownTaskError)) this.log.warn('watch failed', { reason: (err as Error).message });
@@ -139,10 +146,14 @@ export class Watcher {
     const abort = (): void => c.abort();
     this.ctrl.signal.addEventListener('abort', abort, { once: true });
     outer?.addEventListener('abort', abort, { once: true });
-    c.signal.addEventListener('abort', () => {
-      this.ctrl.signal.removeEventListener('abort', abort);
-      outer?.removeEventListener('abort', abort);
-    }, { once: true });
+    c.signal.addEventListener(
+      'abort',
+      () => {
+        this.ctrl.signal.removeEventListener('abort', abort);
+        outer?.removeEventListener('abort', abort);
+      },
+      { once: true },
+    );
     return c;
   }
 }

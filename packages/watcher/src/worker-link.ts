@@ -40,7 +40,13 @@ export class WorkerLink {
   private idleTimer: NodeJS.Timeout | undefined;
   private gone = false;
 
-  constructor(readonly workerId: string, readonly host: string, readonly port: number, private readonly s: LinkSettings, private readonly onGone: (l: WorkerLink) => void) {}
+  constructor(
+    readonly workerId: string,
+    readonly host: string,
+    readonly port: number,
+    private readonly s: LinkSettings,
+    private readonly onGone: (l: WorkerLink) => void,
+  ) {}
 
   get open(): boolean {
     return !this.gone && this.ch?.open === true;
@@ -51,13 +57,24 @@ export class WorkerLink {
     if (this.gone) throw new TaskmeshError('LINK_CLOSED', `link to ${this.workerId} is closed`);
     if (this.ch?.open) return;
     const c = this.s.config;
-    this.opening ??= connect({ id: c.id, role: 'watcher', tls: c.tls, shareKey: c.share_key, host: this.host, port: this.port, maxPayload: c.limits.max_message_bytes, allow: [], log: this.s.log }).then(
+    this.opening ??= connect({
+      id: c.id,
+      role: 'watcher',
+      tls: c.tls,
+      shareKey: c.share_key,
+      host: this.host,
+      port: this.port,
+      maxPayload: c.limits.max_message_bytes,
+      allow: [],
+      log: this.s.log,
+    }).then(
       (ch) => {
         this.ch = ch;
         ch.startHealth(this.s.health.interval_ms, this.s.health.misses);
         ch.on('message', (m) => {
           if (m.type === 'events') this.sinks.get(m.sub)?.({ kind: 'events', events: m.events });
-          else if (m.type === 'event') this.sinks.get(m.sub)?.({ kind: 'events', events: [m.event] }); // a worker that ignores `batch`
+          else if (m.type === 'event')
+            this.sinks.get(m.sub)?.({ kind: 'events', events: [m.event] }); // a worker that ignores `batch`
           else if (m.type === 'watch_end') {
             const sink = this.sinks.get(m.sub);
             this.sinks.delete(m.sub);
@@ -128,7 +145,10 @@ export class LinkPool {
   private readonly links = new Map<string, WorkerLink>();
   private readonly failures = new Map<string, number>();
 
-  constructor(private readonly s: LinkSettings, private readonly reconnect: Required<ReconnectOptions>) {}
+  constructor(
+    private readonly s: LinkSettings,
+    private readonly reconnect: Required<ReconnectOptions>,
+  ) {}
 
   /** The link to a worker at this address (a worker that came back on another port gets a new one). */
   get(workerId: string, host: string, port: number): WorkerLink {

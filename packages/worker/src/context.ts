@@ -47,7 +47,13 @@ export class EventLog {
    * @param capacity how many events of this attempt the worker means to keep for replay; the
    *   WatchHub's `bufferEvents` option is what enforces it.
    */
-  constructor(readonly task: string, readonly name: string, readonly attempt: number, readonly capacity: number, private readonly sink: (e: TaskEvent) => void) {}
+  constructor(
+    readonly task: string,
+    readonly name: string,
+    readonly attempt: number,
+    readonly capacity: number,
+    private readonly sink: (e: TaskEvent) => void,
+  ) {}
 
   /** True once the attempt's final state event was pushed. */
   get closed(): boolean {

@@ -82,7 +82,8 @@ export class DistributorLink {
       this.log.info('connected to distributor', { distributor: ch.peerId, address: this.label });
       this.onChannel(this, ch);
     } catch (err) {
-      if (this.failures === 0 || this.failures % 20 === 0) this.log.warn('cannot connect to distributor', { address: this.label, reason: (err as Error).message });
+      if (this.failures === 0 || this.failures % 20 === 0)
+        this.log.warn('cannot connect to distributor', { address: this.label, reason: (err as Error).message });
       this.failures++;
       this.schedule();
     }

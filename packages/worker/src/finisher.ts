@@ -17,7 +17,10 @@ export class Finisher {
   private pending: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly scripts: Scripts, private readonly workerId: string) {}
+  constructor(
+    private readonly scripts: Scripts,
+    private readonly workerId: string,
+  ) {}
 
   /** Records one attempt's end; rejects (for the caller to retry) when Redis could not be reached. */
   finish(item: FinishItem): Promise<Finished> {
@@ -36,17 +39,22 @@ export class Finisher {
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    this.scripts.finishMany(this.workerId, batch.map((p) => p.item)).then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
-      (err: Error) => {
-        // Redis answered with an error (one record it cannot read): the others must not share
-        // its fate, so each is written on its own. An outage fails them all, to be retried.
-        if (err instanceof ReplyError && batch.length > 1) {
-          for (const p of batch) this.scripts.finishMany(this.workerId, [p.item]).then((r) => p.resolve(r[0]!), p.reject);
-        } else {
-          batch.forEach((p) => p.reject(err));
-        }
-      },
-    );
+    this.scripts
+      .finishMany(
+        this.workerId,
+        batch.map((p) => p.item),
+      )
+      .then(
+        (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+        (err: Error) => {
+          // Redis answered with an error (one record it cannot read): the others must not share
+          // its fate, so each is written on its own. An outage fails them all, to be retried.
+          if (err instanceof ReplyError && batch.length > 1) {
+            for (const p of batch) this.scripts.finishMany(this.workerId, [p.item]).then((r) => p.resolve(r[0]!), p.reject);
+          } else {
+            batch.forEach((p) => p.reject(err));
+          }
+        },
+      );
   }
 }

@@ -26,7 +26,11 @@ export class Run {
   /**
    * @param distributorId config id of the distributor that assigned it
    */
-  constructor(readonly task: AssignedTask, readonly distributorId: string, readonly events: EventLog) {
+  constructor(
+    readonly task: AssignedTask,
+    readonly distributorId: string,
+    readonly events: EventLog,
+  ) {
     this.fence = { epoch: task.epoch, assignment: task.assignment };
   }
 

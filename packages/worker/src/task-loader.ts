@@ -15,7 +15,9 @@ import type { TaskFunction, Worker } from './worker';
 const EXTENSIONS = new Set(['.js', '.mjs', '.cjs']);
 
 export function cleanTaskName(file: string): string {
-  return basename(file, extname(file)).replace(/[^A-Za-z0-9_-]/g, '').slice(0, 128);
+  return basename(file, extname(file))
+    .replace(/[^A-Za-z0-9_-]/g, '')
+    .slice(0, 128);
 }
 
 async function importFresh(path: string, version: number): Promise<unknown> {
@@ -122,7 +124,10 @@ async function loadFolder(worker: Worker, dir: string, log: Logger): Promise<Loa
       if (!file || !EXTENSIONS.has(extname(file))) return;
       // Editors write in bursts: load once the file has been quiet for a moment.
       clearTimeout(timers.get(file));
-      timers.set(file, setTimeout(() => void loadFile(file), 150));
+      timers.set(
+        file,
+        setTimeout(() => void loadFile(file), 150),
+      );
     });
   } catch (err) {
     log.warn('cannot watch the tasks folder; changes need a restart', { reason: (err as Error).message });

@@ -66,7 +66,11 @@ export class Feed {
   gapLost = 0;
 
   /** @param next the seq it sends next */
-  constructor(readonly sub: Sub, readonly src: EventSource, public next: number) {}
+  constructor(
+    readonly sub: Sub,
+    readonly src: EventSource,
+    public next: number,
+  ) {}
 }
 
 /**
@@ -95,7 +99,11 @@ export class WatcherConn {
   /** Largest message written, in characters (room left for the wrappers). */
   private readonly messageChars: number;
 
-  constructor(readonly ch: Channel, private readonly maxBytes: number, private readonly log: Logger) {
+  constructor(
+    readonly ch: Channel,
+    private readonly maxBytes: number,
+    private readonly log: Logger,
+  ) {
     this.messageChars = Math.min(MAX_MESSAGE_CHARS, Math.floor(maxBytes / 2)) - 64;
   }
 

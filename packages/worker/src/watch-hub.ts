@@ -49,7 +49,12 @@ class AttemptBuffer implements EventSource {
   /** Each subscription's cursor in this attempt, task, name or all alike. */
   readonly feeds = new Map<Sub, Feed>();
 
-  constructor(readonly task: string, readonly name: string, readonly attempt: number, readonly capacity: number) {}
+  constructor(
+    readonly task: string,
+    readonly name: string,
+    readonly attempt: number,
+    readonly capacity: number,
+  ) {}
 
   push(e: TaskEvent): void {
     if (this.ring.length < this.capacity) {

@@ -90,7 +90,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.keys = new Keys(this.config.redis.prefix);
     this.log = createLogger('worker', { id: this.config.id });
     const c = this.config;
-    this.hub = new WatchHub({ log: this.log, maxMessageBytes: c.limits.max_message_bytes, bufferEvents: EVENT_BUFFER, healthIntervalMs: c.health.interval_ms, healthMisses: c.health.misses });
+    this.hub = new WatchHub({
+      log: this.log,
+      maxMessageBytes: c.limits.max_message_bytes,
+      bufferEvents: EVENT_BUFFER,
+      healthIntervalMs: c.health.interval_ms,
+      healthMisses: c.health.misses,
+    });
     this.gate = new RedisGate((up, reason) => (up ? this.onRedisUp() : this.onRedisLost(reason)));
     this.metrics = new Metrics('worker', c.metrics, this.log);
     this.metrics.addSampler(() => this.sampleMetrics());
@@ -214,7 +220,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.runs.remove(run);
     }
     // One batched write for all of them (the Finisher), each still fenced.
-    const written = await Promise.all(stubborn.map((run) => this.finisher.finish({ id: run.id, fence: run.fence, outcome: 'STOPPED', payload: 'the worker shut down', stopReason: 'stopped' }).catch(() => undefined)));
+    const written = await Promise.all(
+      stubborn.map((run) =>
+        this.finisher
+          .finish({ id: run.id, fence: run.fence, outcome: 'STOPPED', payload: 'the worker shut down', stopReason: 'stopped' })
+          .catch(() => undefined),
+      ),
+    );
     stubborn.forEach((run, i) => {
       if (written[i]?.result !== 'recorded') return;
       run.events.push('state', { state: 'STOPPED', error: 'the worker shut down' });
@@ -303,7 +315,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
   // ---- distributors ------------------------------------------------------------------------
 
   private sendRegister(ch: Channel): void {
-    ch.send({ type: 'register', prefix: this.config.redis.prefix, tasks: this.taskNames, concurrency: this.config.concurrency, running: this.runs.running, watch_host: this.config.advertise_host, watch_port: this.port });
+    ch.send({
+      type: 'register',
+      prefix: this.config.redis.prefix,
+      tasks: this.taskNames,
+      concurrency: this.config.concurrency,
+      running: this.runs.running,
+      watch_host: this.config.advertise_host,
+      watch_port: this.port,
+    });
   }
 
   private onDistributor(link: DistributorLink, ch: Channel): void {
@@ -346,7 +366,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private onAssign(ch: Channel, task: AssignedTask): void {
-    const reject = (reason: string) => ch.send({ type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason, running: this.runs.running });
+    const reject = (reason: string) =>
+      ch.send({ type: 'reject', id: task.id, epoch: task.epoch, assignment: task.assignment, reason, running: this.runs.running });
     if (this.draining) return void reject('draining');
     if (!this.gate.up) return void reject('no Redis connection');
     if (this.runs.running >= this.config.concurrency) return void reject('at concurrency limit');
@@ -378,7 +399,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.safeEmit('delete', { ...info(run), reason: code, message });
     if (code === 'TASK_STOPPED' && !this.gate.up) {
       // Nobody can hear from Redis: tell a distributor at once, so it records STOPPED and requeues.
-      this.tell(run, { type: 'release', id: run.id, epoch: run.fence.epoch, assignment: run.fence.assignment, reason: 'worker lost Redis', running: this.runs.running });
+      this.tell(run, {
+        type: 'release',
+        id: run.id,
+        epoch: run.fence.epoch,
+        assignment: run.fence.assignment,
+        reason: 'worker lost Redis',
+        running: this.runs.running,
+      });
     }
   }
 
@@ -419,7 +447,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.runs.move(run, 'recording');
     let recorded: Finished | 'unrecorded' | undefined;
     try {
-      recorded = await this.gate.write(() => this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }));
+      recorded = await this.gate.write(() =>
+        this.finisher.finish({ id: task.id, fence: run.fence, outcome, payload, stopReason: outcome === 'STOPPED' ? 'stopped' : '' }),
+      );
       if (recorded === undefined) this.log.warn('gave up writing the end of a task', { task: task.id, attempt: task.attempt });
     } catch (err) {
       // Redis answered with an error (a record it cannot read): the run ends here and the record

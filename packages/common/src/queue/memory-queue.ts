@@ -36,7 +36,7 @@ class Heap<T> {
     const last = a.pop();
     if (top === undefined || last === undefined || a.length === 0) return top;
     a[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;

@@ -7,13 +7,20 @@ import { QueueError, type QueueItem, type QueueKind, type QueueOptions } from '.
 
 export function priorityOf(item: QueueItem): number {
   const p = item.priority ?? 0;
-  if (!Number.isInteger(p) || Math.abs(p) > PRIORITY_LIMIT) throw new QueueError(`priority: must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT}, got ${String(p)}`);
+  if (!Number.isInteger(p) || Math.abs(p) > PRIORITY_LIMIT)
+    throw new QueueError(`priority: must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT}, got ${String(p)}`);
   return p;
 }
 
 export function weightOf<T extends QueueItem>(item: T, opts: QueueOptions<T>): number {
-  const w = opts.kind === 'random' ? 1 : opts.weight ? opts.weight(item) : (item.name !== undefined ? opts.weights?.[item.name] : undefined) ?? opts.defaultWeight ?? 1;
-  if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0) throw new QueueError(`weight: must be a finite number > 0, got ${String(w)}${item.name ? ` for ${item.name}` : ''}`);
+  const w =
+    opts.kind === 'random'
+      ? 1
+      : opts.weight
+        ? opts.weight(item)
+        : ((item.name !== undefined ? opts.weights?.[item.name] : undefined) ?? opts.defaultWeight ?? 1);
+  if (typeof w !== 'number' || !Number.isFinite(w) || w <= 0)
+    throw new QueueError(`weight: must be a finite number > 0, got ${String(w)}${item.name ? ` for ${item.name}` : ''}`);
   return w;
 }
 

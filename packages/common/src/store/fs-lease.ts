@@ -25,7 +25,10 @@ interface LeaseFile {
 }
 
 export class FsLeases implements LeaseBackend {
-  constructor(private readonly root: string, private readonly tmp: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly tmp: string,
+  ) {}
 
   /** A new lease on `id`, or undefined while someone else holds a live one. */
   async acquire(id: string, leaseMs: number): Promise<{ token: string; expiresAt: number } | undefined> {

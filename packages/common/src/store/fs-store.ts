@@ -21,7 +21,18 @@ import { FsLeases } from './fs-lease';
 import { createExclusive, errCode, exists, fsyncDir, listDir, readJsonFile, shuffled, unlinkIfExists } from './fs-io';
 import { ClaimHandle, NotificationHandle } from './handles';
 import { LeaseHandle, canonicalJson, checkJobId, cloneJson, leaseMsOf } from './lease';
-import { StoreError, type Claim, type CreateOptions, type FulfillResult, type Job, type JsonValue, type Lease, type LeaseOptions, type Notification, type Store } from './types';
+import {
+  StoreError,
+  type Claim,
+  type CreateOptions,
+  type FulfillResult,
+  type Job,
+  type JsonValue,
+  type Lease,
+  type LeaseOptions,
+  type Notification,
+  type Store,
+} from './types';
 
 export interface FsStoreOptions {
   /** The store: created if missing. Every process that shares it passes the same directory. */
@@ -236,7 +247,11 @@ export class FsStore implements Store {
 
   private async readJob(id: string): Promise<JobFile | undefined> {
     // Fulfilled first: between the two steps of fulfill a job is in both places.
-    return (await readJsonFile<JobFile>(this.fulfilledPath(id))) ?? (await readJsonFile<JobFile>(this.pendingPath(id))) ?? (await readJsonFile<JobFile>(this.fulfilledPath(id)));
+    return (
+      (await readJsonFile<JobFile>(this.fulfilledPath(id))) ??
+      (await readJsonFile<JobFile>(this.pendingPath(id))) ??
+      (await readJsonFile<JobFile>(this.fulfilledPath(id)))
+    );
   }
 
   private async targets(id: string): Promise<JsonValue[]> {

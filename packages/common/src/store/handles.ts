@@ -3,7 +3,14 @@ import { LeaseHandle, type LeaseBackend } from './lease';
 import type { Claim, Job, JsonValue, LeaseOptions, Notification } from './types';
 
 export class ClaimHandle extends LeaseHandle implements Claim {
-  constructor(readonly job: Job, token: string, expiresAt: number, opts: LeaseOptions | undefined, backend: LeaseBackend, live: Set<LeaseHandle>) {
+  constructor(
+    readonly job: Job,
+    token: string,
+    expiresAt: number,
+    opts: LeaseOptions | undefined,
+    backend: LeaseBackend,
+    live: Set<LeaseHandle>,
+  ) {
     super(job.id, token, expiresAt, opts, backend, live);
   }
 }

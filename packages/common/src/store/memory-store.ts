@@ -6,7 +6,18 @@ import { randomUUID } from 'node:crypto';
 
 import { ClaimHandle, NotificationHandle } from './handles';
 import { LeaseHandle, canonicalJson, checkJobId, cloneJson, leaseMsOf, newToken, type LeaseBackend } from './lease';
-import { StoreError, type Claim, type CreateOptions, type FulfillResult, type Job, type JsonValue, type Lease, type LeaseOptions, type Notification, type Store } from './types';
+import {
+  StoreError,
+  type Claim,
+  type CreateOptions,
+  type FulfillResult,
+  type Job,
+  type JsonValue,
+  type Lease,
+  type LeaseOptions,
+  type Notification,
+  type Store,
+} from './types';
 
 interface HeldLease {
   token: string;
@@ -95,7 +106,17 @@ export class MemoryStore implements Store {
     for (const e of this.jobs.values()) {
       if (e.value === undefined || e.waiting.size === 0 || isLive(e.note, now)) continue;
       e.note = { token: newToken(), expiresAt: now + leaseMs, released: false };
-      return new NotificationHandle(e.id, cloneJson(e.value), [...e.waiting.values()].map((t) => cloneJson(t)), e.note.token, e.note.expiresAt, opts, this.noteBackend, this.live, (n, d) => this.done(n, d));
+      return new NotificationHandle(
+        e.id,
+        cloneJson(e.value),
+        [...e.waiting.values()].map((t) => cloneJson(t)),
+        e.note.token,
+        e.note.expiresAt,
+        opts,
+        this.noteBackend,
+        this.live,
+        (n, d) => this.done(n, d),
+      );
     }
     return undefined;
   }

@@ -24,7 +24,18 @@ import { closeRedis, createRedis } from '../redis';
 import { Scripts, type Fence } from '../scripts';
 import { ClaimHandle, NotificationHandle } from './handles';
 import { LeaseHandle, canonicalJson, checkJobId, cloneJson, leaseMsOf, type LeaseBackend } from './lease';
-import { StoreError, type Claim, type CreateOptions, type FulfillResult, type Job, type JsonValue, type Lease, type LeaseOptions, type Notification, type Store } from './types';
+import {
+  StoreError,
+  type Claim,
+  type CreateOptions,
+  type FulfillResult,
+  type Job,
+  type JsonValue,
+  type Lease,
+  type LeaseOptions,
+  type Notification,
+  type Store,
+} from './types';
 
 export interface RedisStoreOptions {
   /** `redis.*` settings (a `client` there is shared, never closed). */
@@ -85,7 +96,14 @@ export class RedisStore implements Store {
         const now = Date.now();
         // The fenced touch and the claim's heartbeat go out together (one round trip).
         const hash = this.keys.worker(t.workerId);
-        const [current] = await Promise.all([this.scripts.start(id, t.fence, now), this.redis.multi().hset(hash, 'updated_at', now).pexpire(hash, leaseMs * 3).exec()]);
+        const [current] = await Promise.all([
+          this.scripts.start(id, t.fence, now),
+          this.redis
+            .multi()
+            .hset(hash, 'updated_at', now)
+            .pexpire(hash, leaseMs * 3)
+            .exec(),
+        ]);
         return current ? now + leaseMs : 'taken';
       },
       release: async (id, token) => {
@@ -114,12 +132,16 @@ export class RedisStore implements Store {
     checkJobId(id);
     const req = cloneJson(request);
     const config = isPlainObject(req) ? req : {};
-    if (!(await this.scripts.storeCreate(id, this.name, JSON.stringify(config), JSON.stringify(req)))) throw new StoreError('JOB_EXISTS', `job ${id} already exists`);
+    if (!(await this.scripts.storeCreate(id, this.name, JSON.stringify(config), JSON.stringify(req))))
+      throw new StoreError('JOB_EXISTS', `job ${id} already exists`);
     return (await this.get(id))!;
   }
 
   async get(id: string): Promise<Job | undefined> {
-    const [[, h], [, targets]] = (await this.redis.multi().hgetall(this.keys.task(id)).zrange(this.keys.notify(id), '0', '-1').exec()) as [[unknown, Record<string, string>], [unknown, string[]]];
+    const [[, h], [, targets]] = (await this.redis.multi().hgetall(this.keys.task(id)).zrange(this.keys.notify(id), '0', '-1').exec()) as [
+      [unknown, Record<string, string>],
+      [unknown, string[]],
+    ];
     if (!h?.id) return undefined;
     const value = this.valueOf(h.state ?? '', h.result, h.error);
     return {
@@ -143,7 +165,11 @@ export class RedisStore implements Store {
       const ids = await this.redis.zrange(this.keys.ready(this.name), '0', String(WINDOW - 1));
       for (const id of ids) {
         if (!written) {
-          await this.redis.multi().hset(hash, { id: workerId, updated_at: Date.now(), lease_ms: leaseMs }).pexpire(hash, leaseMs * 3).exec();
+          await this.redis
+            .multi()
+            .hset(hash, { id: workerId, updated_at: Date.now(), lease_ms: leaseMs })
+            .pexpire(hash, leaseMs * 3)
+            .exec();
           written = true;
         }
         const c = await this.tryClaim(id, workerId, leaseMs, opts);
@@ -187,7 +213,11 @@ export class RedisStore implements Store {
   }
 
   async unqueueAll(id: string, targets: readonly JsonValue[]): Promise<void> {
-    if (targets.length > 0) await this.scripts.storeUnqueue(id, targets.map((t) => canonicalJson(t)));
+    if (targets.length > 0)
+      await this.scripts.storeUnqueue(
+        id,
+        targets.map((t) => canonicalJson(t)),
+      );
   }
 
   async pullNotification(opts?: LeaseOptions): Promise<Notification | undefined> {
@@ -198,7 +228,17 @@ export class RedisStore implements Store {
     const n = await this.scripts.storePull(ids, token, now + leaseMs, now);
     if (!n) return undefined;
     const value = this.valueOf(n.state, n.result, n.error) ?? null;
-    return new NotificationHandle(n.id, value, n.targets.map((t) => parseJson(t)), token, now + leaseMs, opts, this.noteBackend, this.live, (note, d) => this.done(note, d));
+    return new NotificationHandle(
+      n.id,
+      value,
+      n.targets.map((t) => parseJson(t)),
+      token,
+      now + leaseMs,
+      opts,
+      this.noteBackend,
+      this.live,
+      (note, d) => this.done(note, d),
+    );
   }
 
   async done(notification: Notification, delivered: readonly JsonValue[]): Promise<void> {
@@ -246,10 +286,15 @@ export class RedisStore implements Store {
       for (const id of ids) fp.hmget(this.keys.task(id), 'epoch', 'assignment');
       const fences = (await fp.exec()) ?? [];
       // The requeue script applies the stale rule itself (it reads lease_ms); this only saves it a call per live claim.
-      const results = await Promise.all(ids.map((id, k) => {
-        const [epoch, assignment] = (fences[k]?.[1] ?? []) as (string | null)[];
-        return this.scripts.requeue(id, this.name, w, { epoch: Number(epoch), assignment: assignment ?? '' }, 'stale', { backoffMs: 1000, backoffMaxMs: 60000 });
-      }));
+      const results = await Promise.all(
+        ids.map((id, k) => {
+          const [epoch, assignment] = (fences[k]?.[1] ?? []) as (string | null)[];
+          return this.scripts.requeue(id, this.name, w, { epoch: Number(epoch), assignment: assignment ?? '' }, 'stale', {
+            backoffMs: 1000,
+            backoffMaxMs: 60000,
+          });
+        }),
+      );
       if (results.includes('requeued')) any = true;
     }
     await this.scripts.pruneAssigned(workers);

@@ -158,8 +158,15 @@ export class StoreError extends TaskmeshError {
 
 /** The reason a lease's `signal` aborts and what `oncompromised` receives. */
 export class LeaseLostError extends StoreError {
-  constructor(readonly jobId: string, readonly reason: 'expired' | 'taken', message?: string) {
-    super('LEASE_LOST', message ?? (reason === 'expired' ? `lease on job ${jobId} expired before it was renewed` : `lease on job ${jobId} was taken by another holder`));
+  constructor(
+    readonly jobId: string,
+    readonly reason: 'expired' | 'taken',
+    message?: string,
+  ) {
+    super(
+      'LEASE_LOST',
+      message ?? (reason === 'expired' ? `lease on job ${jobId} expired before it was renewed` : `lease on job ${jobId} was taken by another holder`),
+    );
     this.name = 'LeaseLostError';
   }
 }
