@@ -59,8 +59,12 @@ describe('FsStore survives SIGKILL', () => {
   test('hundreds of kills mid-operation: nothing acknowledged is lost, nothing is torn, no job held twice', async () => {
     const dir = storeDir('fs-crash');
     const KILLS = 300;
+    const MIN_KILLS = 200;
     const PARALLEL = 3;
-    const deadline = Date.now() + 40000;
+    // About 40 s of kills; on a loaded machine (slower child start-up) it goes on until the
+    // minimum is reached, within a hard bound, rather than checking fewer kills.
+    const soft = Date.now() + 40000;
+    const hard = Date.now() + 70000;
     const procs: Proc[] = [];
     let kills = 0;
     let started = 0;
@@ -77,10 +81,10 @@ describe('FsStore survives SIGKILL', () => {
       if (signal === 'SIGKILL') kills++;
     };
     const lane = async () => {
-      while (started < KILLS && Date.now() < deadline) await runOne();
+      while (started < KILLS && Date.now() < hard && (Date.now() < soft || kills < MIN_KILLS)) await runOne();
     };
     await Promise.all(Array.from({ length: PARALLEL }, lane));
-    expect(kills).toBeGreaterThanOrEqual(200);
+    expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
 
     const out = procs.flatMap(lines);
     const errors = out.filter((l) => l.startsWith('ERROR') || l.startsWith('VIOLATION'));
@@ -149,7 +153,7 @@ describe('FsStore survives SIGKILL', () => {
     } finally {
       await store.close();
     }
-  }, 90000);
+  }, 120000);
 
   test('two processes claiming at once never both hold a job, and each job is fulfilled once', async () => {
     const dir = storeDir('fs-claim');
