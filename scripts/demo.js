@@ -69,6 +69,8 @@ async function main() {
     await generateDevCerts(join(ROOT, 'certs', 'dev'));
   }
   const port = await freePort();
+  // Prometheus /metrics of each daemon, on the conventional ports when they are free.
+  const metricsPorts = [await freePort(9464), await freePort(9465), await freePort(9466)];
   const env = { TASKMESH_REDIS_URL: REDIS_URL, TASKMESH_REDIS_PREFIX: PREFIX, TASKMESH_LOG_LEVEL: process.env.TASKMESH_LOG_LEVEL || 'warn' };
   say(`starting a distributor on port ${port} and two workers (Redis ${REDIS_URL}, prefix ${PREFIX})`);
   const procs = [
@@ -76,6 +78,7 @@ async function main() {
       ...env,
       TASKMESH_ID: `demo-distributor-${RUN}`,
       TASKMESH_PORT: String(port),
+      TASKMESH_METRICS_PORT: String(metricsPorts[0]),
       TASKMESH_LOG_LEVEL: 'info',
     }),
     ...[1, 2].map((n) =>
@@ -83,6 +86,7 @@ async function main() {
         ...env,
         TASKMESH_ID: `demo-worker-${n}-${RUN}`,
         TASKMESH_DISTRIBUTORS: JSON.stringify([['localhost', port]]),
+        TASKMESH_METRICS_PORT: String(metricsPorts[n]),
       }),
     ),
   ];
@@ -115,6 +119,7 @@ async function main() {
       await new Promise((r) => setTimeout(r, 50));
     }
     // The fragment carries the example token to the page (it never reaches the server's logs).
+    say(`metrics: curl http://127.0.0.1:${metricsPorts[0]}/metrics (distributor), :${metricsPorts[1]} and :${metricsPorts[2]} (workers)`);
     say(`dashboard: ${/open (\S+)/.exec(dashOut)[1]}#token=${loadConfig('dashboard', join(ROOT, 'config', 'dashboard.json')).dashboard.token}`);
     const jobs = [
       ['echo', { hello: 'taskmesh' }, {}],
