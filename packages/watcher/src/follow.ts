@@ -36,6 +36,12 @@ export class TaskFollower {
   private last: WatchSince | null;
   /** The terminal state event already yielded, by attempt. */
   private terminalAttempt = -1;
+  /**
+   * Whether this follower has subscribed on a worker: it was watching before the end, so a
+   * terminal record it finds later (its link dropped before any event came) means the worker may
+   * still hold the attempt's events, which beat one state event made from the record.
+   */
+  private followedLive = false;
 
   constructor(
     private readonly core: FollowCore,
@@ -68,7 +74,7 @@ export class TaskFollower {
       if (isTerminal(rec.state)) {
         if (this.terminalAttempt !== rec.attempts) {
           // We followed it live and missed its end: the worker may still hold the rest.
-          if (!triedEnd && rec.worker && this.last?.attempt === rec.attempts) {
+          if (!triedEnd && rec.worker && (this.followedLive || this.last?.attempt === rec.attempts)) {
             triedEnd = true;
             if ((await this.stream(rec)) === 'final') continue;
           }
@@ -132,6 +138,7 @@ export class TaskFollower {
     }
     const q = new AsyncQueue<LinkItem>();
     const sub = link.watch(this.last ? { task: this.id, since: this.last } : { task: this.id }, (it) => q.push(it));
+    this.followedLive = true;
     let terminalChecks = 0;
     try {
       for (;;) {
