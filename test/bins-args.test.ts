@@ -144,6 +144,10 @@ describe('bin command lines', () => {
     const bad = await runBin('taskmesh', ['dashboard', '--config', cfg, '--log-level', 'no-such-level'], {}, 15000);
     expect({ code: bad.code, stdout: bad.stdout }).toEqual({ code: 2, stdout: '' });
     expect(bad.stderr).toMatch(/config error: log\.level/);
+    // --config anywhere on the line, before the command word too (SPEC section 8).
+    const before = await runBin('taskmesh', ['--config', cfg, '--log-level', 'no-such-level', 'dashboard'], {}, 15000);
+    expect({ code: before.code, stdout: before.stdout }).toEqual({ code: 2, stdout: '' });
+    expect(before.stderr).toMatch(/config error: log\.level/);
   });
 
   test('a negative number is a value: --priority -5 is parsed, not taken for an option', async () => {

@@ -186,6 +186,9 @@ describe('dashboard parts', () => {
       expect(hostAllowed(req({ host: 'localhost:7070' }), '127.0.0.1')).toBe(true);
       expect(hostAllowed(req({ host: '[::1]:7070' }), '::1')).toBe(true);
       expect(hostAllowed(req({ host: 'evil.example:7070' }), '127.0.0.1')).toBe(false);
+      expect(hostAllowed(req({ host: '127.0.0.2:7070' }), '127.0.0.1')).toBe(true);
+      // A name that merely starts like a loopback address is a rebinding attempt.
+      expect(hostAllowed(req({ host: '127.attacker.example:7070' }), '127.0.0.1')).toBe(false);
       expect(hostAllowed(req({}), '127.0.0.1')).toBe(false);
       // Bound elsewhere on purpose: any name.
       expect(hostAllowed(req({ host: 'dash.internal:7070' }), '10.0.0.5')).toBe(true);

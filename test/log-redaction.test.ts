@@ -174,6 +174,33 @@ describe('log redaction', () => {
     const text = captured.join('');
     for (const secret of [shareKey, password, ...keyBody(certFiles('worker').key)]) expect(text).not.toContain(secret);
   });
+
+  test('deep fields, a password holding @, and a field whose getter throws', () => {
+    const captured: string[] = [];
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      captured.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write);
+    try {
+      const log = createLogger('worker', { id: 'redact-deep' });
+      log.warn('deep', { a: { b: { c: { share_key: 'deep-share-key', d: { e: `redis://u:${password}@h` } } } } });
+      log.warn(`url redis://user:p@ss-${password}@host:6379/0`);
+      log.warn('unloggable', {
+        get bad(): string {
+          throw new Error('getter failed');
+        },
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    const lines = logLines(captured.join(''));
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatchObject({ a: { b: { c: { share_key: '[redacted]', d: '[object]' } } } });
+    expect(lines[1]!.msg).toBe('url redis://user:[redacted]@host:6379/0');
+    expect(lines[2]).toMatchObject({ msg: 'unloggable', unloggable_fields: 'getter failed' });
+    const text = captured.join('');
+    for (const secret of ['deep-share-key', password, 'ss-']) expect(text).not.toContain(secret);
+  });
 });
 
 describe('log.level', () => {

@@ -117,3 +117,27 @@ describe('following a task whose link dropped before any event', () => {
     expect(c.subs).toEqual([]);
   });
 });
+
+describe('following a task whose attempt ended as STOPPED while its record still says RUNNING', () => {
+  test('the follower waits between looks instead of resubscribing at once', async () => {
+    const stopped = [ev(1, { type: 'state', state: 'RUNNING' }), ev(2, { type: 'state', state: 'STOPPED', error: 'lost Redis' })];
+    let state = 'RUNNING';
+    const c = core(
+      () => state,
+      (n) => (n === 1 ? [{ kind: 'events', events: stopped }] : [{ kind: 'end', reason: 'ended' }]),
+    );
+    const ctrl = new AbortController();
+    const out: TaskEvent[] = [];
+    const f = new TaskFollower(c.core as never, ID, (e) => out.push(e), { signal: ctrl.signal });
+    const running = f.run();
+    // 300 ms with the record unchanged: at pollMs 10 that is a few dozen looks, not thousands.
+    await new Promise((r) => setTimeout(r, 300));
+    const looks = c.subs.length;
+    state = 'END';
+    await running;
+    expect(looks).toBeGreaterThan(1);
+    expect(looks).toBeLessThan(100);
+    expect(out.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(out.at(-1)).toMatchObject({ type: 'state', state: 'END' });
+  });
+});

@@ -3,6 +3,7 @@
  * the usage. Exit codes: 0 ok, 1 task FAILED/CANCELLED, 2 usage or config error, 3 unknown task
  * id, 124 wait timed out.
  */
+import { parseArgs } from 'node:util';
 import { TaskClient, type SubmitOptions } from './client';
 import { loadConfig } from './config';
 import { generateDevCerts, DEFAULT_CERT_NAMES } from './certs';
@@ -169,9 +170,17 @@ async function dashboard(argv: string[]): Promise<number> {
   return mod.runDashboardCli(argv);
 }
 
+/** Where the command word `dashboard` is on the line (its first positional), or -1. */
+function dashboardAt(argv: string[]): number {
+  const { tokens } = parseArgs({ args: argv, options: { ...ALL_OPTIONS, port: { type: 'string' } }, strict: false, allowPositionals: true, tokens: true });
+  const first = tokens.find((t) => t.kind === 'positional');
+  return first?.kind === 'positional' && first.value === 'dashboard' ? first.index : -1;
+}
+
 async function run(argv: string[]): Promise<number> {
-  // The dashboard parses its own line (with node:util parseArgs too).
-  if (argv[0] === 'dashboard') return dashboard(argv.slice(1));
+  // The dashboard parses its own line (with node:util parseArgs too), wherever `--config` sits.
+  const at = dashboardAt(argv);
+  if (at !== -1) return dashboard([...argv.slice(0, at), ...argv.slice(at + 1)]);
   const p = parseLine(argv);
   if (p.cmd === 'help') {
     out(USAGE);

@@ -96,7 +96,8 @@ export function registerSecret(value: string | null | undefined): void {
   if (typeof value === 'string' && value.length >= 4) secrets.add(value);
 }
 
-const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]*):([^\s@/]+)@/gi;
+// The password runs to the authority's last `@` (a password may hold `@`; the host may not).
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:@/]*):([^\s/]+)@/gi;
 const PRIVATE_KEY_PEM = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|$)/g;
 
 /** A string without URL passwords, private-key PEM blocks or registered secrets. */
@@ -108,16 +109,32 @@ export function scrub(s: string): string {
   return out;
 }
 
-/** Field values as they are logged: errors as their (scrubbed) message, strings scrubbed, nested values too. */
+const SECRET_KEY_SET = new Set(SECRET_KEYS);
+
+/**
+ * Field values as they are logged: errors as their (scrubbed) message, strings scrubbed, secret
+ * keys censored at any depth, nested values too. Past four levels an object is not walked, so it
+ * is not written either: what is not scrubbed must not reach the line.
+ */
 function clean(v: unknown, depth: number): unknown {
   if (typeof v === 'string') return scrub(v);
   if (v instanceof Error) return scrub(v.message);
-  if (depth >= 4 || v === null || typeof v !== 'object') return v;
+  if (v === null || typeof v !== 'object') return v;
+  if (depth >= 4) return '[object]';
   if (Array.isArray(v)) return v.map((e) => clean(e, depth + 1));
   if (Buffer.isBuffer(v)) return `<${v.length} bytes>`;
   const out: LogFields = {};
-  for (const [k, e] of Object.entries(v as LogFields)) if (e !== undefined) out[k] = clean(e, depth + 1);
+  for (const [k, e] of Object.entries(v as LogFields)) if (e !== undefined) out[k] = SECRET_KEY_SET.has(k) ? CENSOR : clean(e, depth + 1);
   return out;
+}
+
+/** clean() that never throws: a field with a throwing getter must not make the log call throw. */
+function cleanFields(v: LogFields): LogFields {
+  try {
+    return clean(v, 0) as LogFields;
+  } catch (err) {
+    return { unloggable_fields: scrub(err instanceof Error ? err.message : String(err)) };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,7 +198,7 @@ function rootLogger(): pino.Logger {
 function wrap(p: pino.Logger): Logger {
   const write = (level: LogLevel, msg: string, fields?: LogFields): void => {
     if (ORDER[level] < ORDER[current]) return;
-    if (fields) p[level](clean(fields, 0) as object, scrub(msg));
+    if (fields) p[level](cleanFields(fields), scrub(msg));
     else p[level](scrub(msg));
   };
   return {
@@ -189,7 +206,7 @@ function wrap(p: pino.Logger): Logger {
     info: (m, f) => write('info', m, f),
     warn: (m, f) => write('warn', m, f),
     error: (m, f) => write('error', m, f),
-    child: (bindings) => wrap(p.child(clean(bindings, 0) as LogFields)),
+    child: (bindings) => wrap(p.child(cleanFields(bindings))),
   };
 }
 
@@ -198,5 +215,5 @@ function wrap(p: pino.Logger): Logger {
  * Cheap: pino is set up once, on the first logger.
  */
 export function createLogger(role: LogRole, bindings: LogFields = {}): Logger {
-  return wrap(rootLogger().child({ role, ...(clean(bindings, 0) as LogFields) }));
+  return wrap(rootLogger().child({ role, ...cleanFields(bindings) }));
 }

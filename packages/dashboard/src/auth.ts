@@ -53,7 +53,8 @@ export function hostAllowed(req: IncomingMessage, bindHost: string): boolean {
   const host = req.headers.host;
   if (!host) return false;
   const name = hostOf(host);
-  return LOOPBACK_NAMES.has(name) || name.startsWith('127.');
+  // An IPv4 literal only: a name like 127.example.com is exactly what DNS rebinding would use.
+  return LOOPBACK_NAMES.has(name) || /^127(\.\d{1,3}){3}$/.test(name);
 }
 
 /**

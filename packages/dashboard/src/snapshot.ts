@@ -144,7 +144,8 @@ export class SnapshotReader {
       return { id, host: host ?? '', port: num(port), updatedAt: time(updated) };
     });
     const taskIds: string[] = [];
-    for (let k = 0; k < taskOwners.length; k++) taskIds.push(...(r1[i++] as string[]));
+    // One push per id: spreading a set of 150,000 ids as arguments overflows the stack.
+    for (let k = 0; k < taskOwners.length; k++) for (const id of r1[i++] as string[]) taskIds.push(id);
     const intake = r1[i++] as number;
     const delayed = r1[i++] as number;
     const stopped = r1[i++] as number;

@@ -93,6 +93,9 @@ export class TaskFollower {
       if (r === 'not-here') await sleep(Math.min(1000, 25 * 2 ** notHere++), signal);
       else if (r === 'failed') await sleep(Math.max(this.core.pool.delay(rec.worker), 50), signal);
       else if (r === 'gone') await sleep(this.core.pollMs, signal);
+      // The attempt ended there (its end is STOPPED or TAKEN_OVER, or the worker says so) while the
+      // record still names it: a supervisor will move it, so look again later, not at once.
+      else if (r === 'ended' || r === 'final') await sleep(this.core.pollMs, signal);
       if (r !== 'not-here') notHere = 0;
     }
   }
