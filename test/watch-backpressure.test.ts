@@ -81,6 +81,17 @@ describe('the worker watch path (in process)', () => {
     hub.close();
   });
 
+  test('a watcher that keeps sending but never reads its replies is closed with 4009, not queued for without end', () => {
+    const { hub, ch } = setup();
+    ch.buffered = MAX; // it reads nothing: the socket stays full
+    let sent = 0;
+    while (ch.closedWith === undefined && sent < 10000) ch.emit('message', { type: 'unwatch', sub: `nope-${++sent}` });
+    expect(ch.closedWith).toBe(4009);
+    expect(sent).toBeGreaterThan(1000);
+    expect(sent).toBeLessThan(10000);
+    hub.close();
+  });
+
   test('without batch, one event frame per event, the same events', async () => {
     const { hub, ch, run } = setup();
     const events = run('single');

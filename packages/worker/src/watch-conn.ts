@@ -73,6 +73,9 @@ export class Feed {
   ) {}
 }
 
+/** Frames a connection may have waiting for a full socket (cursors and control frames). */
+const MAX_PENDING_CONTROL = 4096;
+
 /**
  * How long the oldest pending event may wait before the producer's own call flushes. Small enough
  * for sub-millisecond delivery, large enough that one write carries many events (a write and its
@@ -143,6 +146,14 @@ export class WatcherConn {
   /** Sends a control frame (watch_end, error) after everything already pending. */
   control(frame: string): void {
     if (this.dropped) return;
+    // Control frames wait only while the socket is full. A watcher that keeps sending (every
+    // frame counts as a sign of life) but never reads would grow this list without end: past
+    // MAX_PENDING_CONTROL it is dropped like any watcher that cannot keep up.
+    if (this.pending.length >= MAX_PENDING_CONTROL) {
+      this.log.warn('dropping a watcher that does not read its replies', { peer: this.ch.peerId, pending: this.pending.length });
+      this.close(CloseCode.WATCHER_TOO_SLOW, 'watcher too slow');
+      return;
+    }
     if (this.pending.length === 0) this.pendingSince = performance.now();
     this.pending.push(frame);
     this.schedule();
