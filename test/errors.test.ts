@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:https';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, HandshakeError, HANDSHAKE_ERROR_CODES, PROTOCOL_VERSION, ScriptError, TaskmeshError, type TlsMaterial } from '@taskmesh/common';
-import { connect, createLogger, fencedRefusal, listen, scriptReply, SCRIPT_REPLIES, type MeshServer, type ScriptName } from '@taskmesh/common/internal';
+import { connect, createLogger, listen, scriptReply, SCRIPT_REPLIES, type MeshServer, type ScriptName } from '@taskmesh/common/internal';
 import { certFiles, freePort, SHARE_KEY, waitFor, type RoleFiles } from './helpers';
 
 const pem = (files: RoleFiles): TlsMaterial => ({
@@ -259,17 +259,5 @@ describe('Lua replies map to meanings in one table', () => {
     }
     expect(err).toBeInstanceOf(ScriptError);
     expect(err).toMatchObject({ code: 'SCRIPT_REPLY_INVALID', script });
-  });
-
-  test('a refused fenced write is FENCED_WRITE_REFUSED; other replies are not refusals', () => {
-    const fence = { epoch: 3, assignment: 'a1' };
-    expect(fencedRefusal('finish', scriptReply('finish', 0), 't1', fence)).toMatchObject({
-      name: 'ScriptError',
-      code: 'FENCED_WRITE_REFUSED',
-      script: 'finish',
-    });
-    expect(fencedRefusal('start', scriptReply('start', 0), 't1', fence)).toMatchObject({ code: 'FENCED_WRITE_REFUSED', script: 'start' });
-    expect(fencedRefusal('finish', scriptReply('finish', 1), 't1', fence)).toBeNull();
-    expect(fencedRefusal('requeue', scriptReply('requeue', 0), 't1', fence)).toBeNull();
   });
 });

@@ -59,11 +59,11 @@ export const HANDSHAKE_ERROR_CODES: readonly HandshakeErrorCode[] = [
 ];
 
 /**
- * FENCED_WRITE_REFUSED: the attempt's fence (epoch, assignment) is no longer current, so the script
- * wrote nothing. SCRIPT_REPLY_INVALID: a script answered something outside its documented replies
- * (a script and its caller out of step).
+ * SCRIPT_REPLY_INVALID: a script answered something outside its documented replies (a script and
+ * its caller out of step). A refused fenced write is not an error: the start and finish wrappers
+ * return it as their result ('refused'), and the run ends TAKEN_OVER.
  */
-export type ScriptErrorCode = 'FENCED_WRITE_REFUSED' | 'SCRIPT_REPLY_INVALID';
+export type ScriptErrorCode = 'SCRIPT_REPLY_INVALID';
 
 export class TaskmeshError extends Error {
   readonly code: ErrorCode;

@@ -19,7 +19,6 @@ export {
   type ReadyOrder,
   SCRIPT_REPLIES,
   scriptReply,
-  fencedRefusal,
   type ScriptName,
   type ReplyOf,
 } from './scripts';

@@ -152,22 +152,6 @@ export function scriptReply<S extends ScriptName>(script: S, raw: unknown): Repl
   return table[key] as ReplyOf<S>;
 }
 
-/** Replies that mean a fenced write was refused: the attempt's (epoch, assignment) is no longer current. */
-const FENCED_REFUSALS: { readonly [S in ScriptName]?: ReplyOf<S> } = { start: 'refused', finish: 'refused' };
-
-/**
- * The typed error for a refused fenced write, or null when `meaning` is not one. For callers that
- * must fail (a Store, another language's worker); the mesh itself reads the refusal as a result.
- */
-export function fencedRefusal<S extends ScriptName>(script: S, meaning: ReplyOf<S>, taskId: string, fence: Fence): ScriptError | null {
-  if (FENCED_REFUSALS[script] !== meaning) return null;
-  return new ScriptError(
-    'FENCED_WRITE_REFUSED',
-    script,
-    `task ${taskId}: the ${script} write of epoch ${fence.epoch} was refused (a newer attempt holds the fence)`,
-  );
-}
-
 function parseInbox(raw: string): InboxEntry | null {
   const [kind, id, epoch] = raw.split(' ');
   if ((kind !== 'lost' && kind !== 'cancel') || !id) return null;
