@@ -57,7 +57,9 @@ describe('watch', () => {
   });
 
   test('100 watchers on one task each see every event', async () => {
-    const id = await c.client.submit('steps', { n: 20, ms: 60, delay: 0 });
+    // Long enough (about 5 s) that all 100 watchers, made in one loaded test process, subscribe
+    // while it runs: one that first reads the record after the end rightly gets one state event.
+    const id = await c.client.submit('steps', { n: 20, ms: 250, delay: 0 });
     const watchers = Array.from({ length: 100 }, () => c.watcher());
     const all = await Promise.all(watchers.map((w) => collect(w.watch(id))));
     for (const events of all) {
