@@ -62,9 +62,18 @@ describe('watch', () => {
     const id = await c.client.submit('steps', { n: 20, ms: 250, delay: 0 });
     const watchers = Array.from({ length: 100 }, () => c.watcher());
     const all = await Promise.all(watchers.map((w) => collect(w.watch(id))));
+    const rec = await c.client.status(id);
+    expect(rec?.state).toBe('END');
+    // 100 TLS handshakes can stall the worker past its missed health checks on a loaded 2-core
+    // machine, and then the task is rightly taken over and runs again: every attempt a watcher
+    // saw starts at seq 1 with no gap, and the last one is whole.
     for (const events of all) {
-      expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
-      expect(events.at(-1)).toMatchObject({ state: 'END' });
+      expectOrdered(events);
+      expect(events.filter((e) => e.type === 'gap')).toEqual([]);
+      for (let i = 0; i < events.length; i++) if (i === 0 || events[i]!.attempt !== events[i - 1]!.attempt) expect(events[i]!.seq).toBe(1);
+      const last = events.filter((e) => e.attempt === rec!.attempts);
+      expect(last.map((e) => e.seq)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+      expect(last.at(-1)).toMatchObject({ state: 'END' });
     }
   });
 
