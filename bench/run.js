@@ -49,7 +49,7 @@ function parseArgs(argv) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  // V8 CPU profiles of the taskmesh workers into DIR (bench/systems/taskmesh.js); profile the
+  // V8 CPU profiles of the taskmesh distributor and workers into DIR (bench/systems/taskmesh.js); profile the
   // bench process itself (the watcher, the producers) with `node --cpu-prof bench/run.js`.
   if (values['cpu-prof'] !== undefined) process.env.BENCH_CPU_PROF = path.resolve(values['cpu-prof']);
   const o = {

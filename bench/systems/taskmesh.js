@@ -124,7 +124,7 @@ class TaskmeshCluster extends ClusterBase {
 
   async stop() {
     // A profiled worker writes its profile only when it exits by itself: SIGTERM is a graceful stop.
-    if (process.env.BENCH_CPU_PROF) await Promise.all(this.workers.map((c) => procs.stop(c, 'SIGTERM', 5000)));
+    if (process.env.BENCH_CPU_PROF) await Promise.all([...this.workers, this.others.distributor].map((c) => procs.stop(c, 'SIGTERM', 5000)));
     await super.stop();
   }
 }
@@ -165,7 +165,12 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
   cluster.dir = dir;
   cluster.watcherConfig = { share_key: shareKey, ...tls('watcher'), redis };
   const env = procs.cleanEnv({ TASKMESH_LOG_LEVEL: 'warn' });
-  cluster.others.distributor = procs.startNode('taskmesh-distributor', DISTRIBUTOR_BIN, ['--config', path.join(dir, 'distributor.json')], { cwd: ROOT, env });
+  // --cpu-prof DIR (bench/run.js): V8 profiles of the distributor and the workers, written when they exit (SIGTERM in stop()).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  cluster.others.distributor = procs.start('taskmesh-distributor', process.execPath, [...prof, DISTRIBUTOR_BIN, '--config', path.join(dir, 'distributor.json')], {
+    cwd: ROOT,
+    env,
+  });
   await until(
     () => cluster.redis.sismember(`${prefix}distributors`, dcfg.id),
     20000,
@@ -179,8 +184,6 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
     const wcfg = { id: wid, share_key: shareKey, ...tls('worker'), redis, host: '127.0.0.1', port: 0, distributors: [['127.0.0.1', dport]], concurrency };
     const file = path.join(dir, `worker-${i + 1}.json`);
     fs.writeFileSync(file, JSON.stringify(wcfg, null, 2));
-    // --cpu-prof DIR (bench/run.js): V8 profiles of the workers, written when they exit (SIGTERM in stop()).
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
     const child = cluster.adopt(
       procs.start(
         `taskmesh-worker-${i + 1}`,

@@ -29,11 +29,21 @@ function trial(n, workers) {
       const p0 = cluster.procStats();
       const s0 = await ctx.redis.snapshot();
       const polled0 = cluster.pollCommands;
+      const c0 = process.env.BENCH_COMMANDSTATS ? await ctx.redis.commandstats() : null;
       const t0 = Date.now();
       await cluster.submit(jobs);
       const tSubmitted = Date.now();
       const t1 = await cluster.waitDone(ids, Math.max(60000, n * 2));
       const s1 = await ctx.redis.snapshot();
+      // BENCH_COMMANDSTATS=1: where Redis's time went, per command, in µs and calls per task.
+      if (c0) {
+        const c1 = await ctx.redis.commandstats();
+        const rows = Object.entries(c1)
+          .map(([k, v]) => [k, (v.usec - (c0[k]?.usec ?? 0)) / n, (v.calls - (c0[k]?.calls ?? 0)) / n])
+          .filter(([, us]) => us > 0.05)
+          .sort((a, b) => b[1] - a[1]);
+        process.stderr.write(`  ${variant.label ?? variant.system.name} commandstats per task: ${rows.map(([k, us, c]) => `${k} ${us.toFixed(1)}µs/${c.toFixed(2)}`).join(', ')}\n`);
+      }
       const p1 = cluster.procStats();
       const cpu = (a, b) => (a && b ? b.cpuS - a.cpuS : NaN);
       const workerCpu = p0.workers.reduce((sum, a, i) => sum + cpu(a, p1.workers[i]), 0);

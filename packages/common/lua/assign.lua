@@ -1,7 +1,7 @@
 --[[
-  Claim QUEUED tasks of one name for one worker: the only place an epoch starts. The ZREM
-  arbitrates between distributors; the assignment id makes a re-sent call return the same answer
-  instead of bumping the epoch twice. This write is also the attempt's start (started_at).
+  Claim QUEUED tasks of one name for one worker: with intake's hand-over (intake.lua), the only
+  place an epoch starts. The ZREM arbitrates between distributors; the assignment id makes a
+  re-sent call return the same answer instead of bumping the epoch twice. This write is also the attempt's start (started_at).
 
   KEYS[1] ready:<name>, KEYS[2] worker-tasks:<worker>, KEYS[3] assigned (workers with tasks),
        then one task hash per task
@@ -23,8 +23,7 @@ for i = 4, #KEYS do
     out[i - 3] = {-2}
   else
     local epoch, attempts = tonumber(cur[3] or 0) + 1, tonumber(cur[4] or 0) + 1
-    rcall('HSET', task, 'state', 'RUNNING', 'epoch', epoch, 'attempts', attempts, 'worker', ARGV[1],
-      'distributor', ARGV[2], 'assignment', asg, 'started_at', now, 'updated_at', now, 'stop_reason', '')
+    rcall('HSET', task, attempt_fields(epoch, attempts, ARGV[1], ARGV[2], asg, now))
     rcall('SADD', KEYS[2], id)
     any = true
     out[i - 3] = {epoch, attempts, cur[5], cur[6], cur[7], cur[8]}

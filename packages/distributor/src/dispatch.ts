@@ -18,14 +18,35 @@ const MAX_ROUNDS = 1000;
 export class Dispatcher {
   private queued = false;
   private running: Promise<void> | undefined;
+  /**
+   * False once a run found every ready queue its workers serve empty, until something asks for a
+   * run again: the periodic recheck then costs nothing (an idle Redis pays per round trip).
+   */
+  private pending = true;
 
   constructor(
     private readonly s: DistributorState,
     private readonly requeuer: Requeuer,
   ) {}
 
-  /** Coalesces dispatch requests: at most one run at a time, and one more queued behind it. */
+  /**
+   * Something may have made work runnable (a notification, a freed slot, a worker that came):
+   * coalesces requests, at most one run at a time and one more queued behind it.
+   */
   schedule(): void {
+    this.pending = true;
+    this.run();
+  }
+
+  /**
+   * The periodic safety net (a missed notification, capacity another distributor freed): runs
+   * only while the last run may have left work behind.
+   */
+  recheck(): void {
+    if (this.pending) this.run();
+  }
+
+  private run(): void {
     if (this.queued || this.s.stopping) return;
     this.queued = true;
     const run = async () => {
@@ -61,6 +82,10 @@ export class Dispatcher {
         else pipe.zrange(s.keys.ready(n), '0', String(capacity - 1));
       }
       const rows = (await pipe.exec()) ?? [];
+      if (rows.every(([err, ids]) => !err && (ids as string[]).length === 0)) {
+        this.pending = false;
+        return;
+      }
       const jobs: Promise<number>[] = [];
       names.forEach((n, i) => {
         const ids = (rows[i]?.[1] ?? []) as string[];

@@ -92,6 +92,8 @@ export class Distributor {
       gate.set(true);
       await this.warnAboutRedisSettings();
       this.sub.on('message', (_ch: string, msg: string) => this.onNotification(msg));
+      // Notifications published while the subscriber was away are lost: look at the queues.
+      this.sub.on('ready', () => this.dispatcher.schedule());
       await this.sub.subscribe(this.keys.channel);
 
       this.server = await listen({
@@ -124,7 +126,12 @@ export class Distributor {
     };
     every(c.health.interval_ms, () => this.heartbeat());
     every(c.watch.own_interval_ms, () => this.ownLoop());
-    every(c.watch.all_interval_ms, () => (this.s.canSupervise() ? this.watch.allTasks() : undefined));
+    every(c.watch.all_interval_ms, async () => {
+      if (!this.s.canSupervise()) return;
+      await this.watch.allTasks();
+      // The slow safety net: one look at the ready queues even when nothing asked for it.
+      this.dispatcher.schedule();
+    });
     this.intake.start();
     void this.ownLoop().catch((err: Error) => this.log.warn('loop failed', { reason: err.message }));
     this.log.info('started', { host: c.host, port: this.port, prefix: c.redis.prefix });
@@ -260,7 +267,7 @@ export class Distributor {
   private async ownLoop(): Promise<void> {
     if (!this.s.canSupervise()) return;
     await this.watch.ownTasks();
-    this.s.expireFlags();
-    this.dispatcher.schedule();
+    if (this.s.expireFlags()) this.dispatcher.schedule();
+    else this.dispatcher.recheck();
   }
 }

@@ -53,6 +53,9 @@ export class Intake {
 
   private async pull(): Promise<void> {
     const { keys, log, scripts } = this.s;
+    // After a blocking read that timed out, new-task was empty a moment ago: block again at once
+    // rather than spend a round trip (an idle Redis's main cost) on a batch read that finds nothing.
+    let empty = false;
     while (!this.stopped) {
       if (!this.s.gate.up) {
         await sleep(100);
@@ -60,13 +63,15 @@ export class Intake {
       }
       let raws: Buffer[];
       try {
-        raws = await scripts.take(this.processing, INTAKE_BATCH);
+        raws = empty ? [] : await scripts.take(this.processing, INTAKE_BATCH);
         if (raws.length === 0) {
           // Bytes, not text: an entry that is not valid UTF-8 must still be found again by LREM.
           const one = await this.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', BLOCK_S);
           raws = one === null ? [] : [one];
         }
+        empty = raws.length === 0;
       } catch (err) {
+        empty = false;
         if (!this.stopped) {
           log.debug('intake read failed', { reason: (err as Error).message });
           await sleep(200);

@@ -61,9 +61,11 @@ export class DistributorState {
     return false;
   }
 
-  /** Clears flags whose hold ran out, so the worker can take work again. */
-  expireFlags(): void {
-    for (const id of [...this.flagged.keys()]) this.isFlagged(id);
+  /** Clears flags whose hold ran out, so the worker can take work again; true if one did. */
+  expireFlags(): boolean {
+    let cleared = false;
+    for (const id of [...this.flagged.keys()]) if (!this.isFlagged(id)) cleared = true;
+    return cleared;
   }
 
   /** Remembers a task name for the per-name queue gauges (a Set add: nothing per task on Redis). */

@@ -14,6 +14,16 @@ import type { DistributorState } from './state';
 import type { Intake } from './intake';
 import type { Requeuer } from './requeue';
 
+/** What one pass found to act on. */
+interface Due {
+  stopped: string[];
+  clean: string[];
+  /** Retries whose backoff ran out. */
+  delayed: string[];
+  /** Envelopes in this distributor's processing list. */
+  held: number;
+}
+
 /** Ids taken from an index per pass; the rest wait for the next pass. */
 const INDEX_BATCH = 1000;
 /** Records removed per retention script call, and calls per all-tasks pass. */
@@ -46,10 +56,9 @@ export class TaskWatch {
     if (this.busy(this.ownSince)) return;
     const since = (this.ownSince = Date.now());
     try {
-      await this.requeueStopped();
-      await this.cleanEnded();
-      await this.promoteDue();
-      await this.intake.recover();
+      const due = await this.readIndexes();
+      await this.actOn(due);
+      if (due.held > 0) await this.intake.recover();
       await this.checkWorkers(this.s.ownWorkers());
     } finally {
       if (this.ownSince === since) this.ownSince = 0;
@@ -64,10 +73,8 @@ export class TaskWatch {
       const assigned = await redis.smembers(keys.assigned);
       await this.checkWorkers(new Set(assigned));
       await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
-      await this.requeueStopped();
-      await this.cleanEnded();
       // Also here: a retry due is never left waiting on one loop.
-      await this.promoteDue();
+      await this.actOn(await this.readIndexes());
       await this.expireTerminal();
       await this.recoverDeadPeers();
     } finally {
@@ -75,15 +82,42 @@ export class TaskWatch {
     }
   }
 
-  private async requeueStopped(): Promise<void> {
+  /**
+   * Reads every index a pass acts on in one round trip. An idle Redis pays for each wakeup (about
+   * 80 µs of its CPU here, whatever the commands: docs/performance.md, W4), not for each command,
+   * so a quiet mesh's cost is its round trips per interval.
+   */
+  private async readIndexes(): Promise<Due> {
     const { redis, keys } = this.s;
-    const ids = await redis.srandmember(keys.stopped, INDEX_BATCH);
-    await this.requeuer.requeueIds(ids, 'stopped');
+    const rows =
+      (await redis
+        .pipeline()
+        .srandmember(keys.stopped, INDEX_BATCH)
+        .srandmember(keys.clean, INDEX_BATCH)
+        .zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200)
+        .llen(keys.intake(this.s.id))
+        .exec()) ?? [];
+    for (const [err] of rows) if (err) throw err;
+    const list = (i: number) => (rows[i]?.[1] ?? []) as string[];
+    return { stopped: list(0), clean: list(1), delayed: list(2), held: Number(rows[3]?.[1] ?? 0) };
   }
 
-  private async cleanEnded(): Promise<void> {
+  /** Requeues STOPPED attempts, deletes clean_end records, and promotes retries whose backoff ran out. */
+  private async actOn(due: Due): Promise<void> {
     const { redis, keys, scripts } = this.s;
-    await Promise.all((await redis.srandmember(keys.clean, INDEX_BATCH)).map((id) => scripts.cleanEnd(id)));
+    await this.requeuer.requeueIds(due.stopped, 'stopped');
+    await Promise.all(due.clean.map((id) => scripts.cleanEnd(id)));
+    if (due.delayed.length === 0) return;
+    const pipe = redis.pipeline();
+    for (const id of due.delayed) pipe.hget(keys.task(id), 'name');
+    const rows = (await pipe.exec()) ?? [];
+    // Concurrent calls share the connection's round trips instead of waiting one each.
+    await Promise.all(
+      due.delayed.map((id, i) => {
+        const name = rows[i]?.[1] as string | null;
+        return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
+      }),
+    );
   }
 
   /**
@@ -107,22 +141,6 @@ export class TaskWatch {
       if (this.s.stopping) return;
       await this.requeuer.requeueWorkerTasks(candidates[i]!, 'stale', staleBefore);
     }
-  }
-
-  private async promoteDue(): Promise<void> {
-    const { redis, keys, scripts } = this.s;
-    const due = await redis.zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200);
-    if (due.length === 0) return;
-    const pipe = redis.pipeline();
-    for (const id of due) pipe.hget(keys.task(id), 'name');
-    const rows = (await pipe.exec()) ?? [];
-    // Concurrent calls share the connection's round trips instead of waiting one each.
-    await Promise.all(
-      due.map((id, i) => {
-        const name = rows[i]?.[1] as string | null;
-        return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
-      }),
-    );
   }
 
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */

@@ -61,7 +61,12 @@ export class WorkerMessages {
         return;
       }
       case 'ping':
-        if (msg.running !== undefined) w.reported(msg.running);
+        if (msg.running !== undefined) {
+          const free = w.free;
+          w.reported(msg.running);
+          // Slots freed by another distributor's tasks: this one learns of them only here.
+          if (w.free > free) this.dispatcher.schedule();
+        }
         return;
       case 'redis':
         w.redisUp = msg.up;

@@ -22,13 +22,22 @@ local function is_stale(task_updated_at, worker_beat, before)
 end
 
 -- A new QUEUED record (SPEC section 2's fields), in the tasks set: the one place a record is born.
--- Extra field/value pairs of the caller's (a submit token, a Store request) go in the same write.
+-- Extra field/value pairs of the caller's (a submit token, a Store request, the start of its first
+-- attempt) go in the same write; HSET sets pairs in order, so an extra pair overrides a default.
 local function new_record(key, tasks, id, name, config, max_attempts, max_stalls, priority, state_optional, clean_end, now, ...)
   rcall('HSET', key, 'id', id, 'name', name, 'config', config, 'state', 'QUEUED',
     'attempts', 0, 'max_attempts', max_attempts, 'stalls', 0, 'max_stalls', max_stalls, 'epoch', 0,
     'worker', '', 'distributor', '', 'priority', priority, 'state_optional', state_optional,
     'clean_end', clean_end, 'created_at', now, 'updated_at', now, ...)
   rcall('SADD', tasks, id)
+end
+
+-- What starting an attempt writes to its record (the assign script, and the intake script when
+-- it hands a new task straight to a worker with a free slot): the one home of an attempt's start.
+-- Returned as field/value pairs, so a caller passes them to HSET or to new_record.
+local function attempt_fields(epoch, attempts, worker, distributor, assignment, now)
+  return 'state', 'RUNNING', 'epoch', epoch, 'attempts', attempts, 'worker', worker, 'distributor', distributor,
+    'assignment', assignment, 'started_at', now, 'updated_at', now, 'stop_reason', ''
 end
 
 -- A task became terminal: the retention index (by ended_at) and the completions stream that
