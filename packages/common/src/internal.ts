@@ -16,6 +16,8 @@ export {
   type Finished,
   type InboxEntry,
   type AssignResult,
+  type Assigned,
+  type Handover,
   type ReadyOrder,
   SCRIPT_REPLIES,
   scriptReply,

@@ -71,12 +71,38 @@ export interface IntakeItem {
   fields: EnvelopeFields;
 }
 
-export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string };
 /** queuedAt: when the attempt became QUEUED (ms; null on a re-sent call), for the queue-wait metric. */
-export type AssignResult =
-  | { kind: 'assigned'; epoch: number; attempt: number; config: string; stateOptional: boolean; cleanEnd: boolean; queuedAt: number | null }
-  | { kind: 'taken' }
-  | { kind: 'not-queued' };
+export interface Assigned {
+  kind: 'assigned';
+  epoch: number;
+  attempt: number;
+  config: string;
+  stateOptional: boolean;
+  cleanEnd: boolean;
+  queuedAt: number | null;
+}
+/** assigned: the intake script handed the task straight to the worker named for it. */
+export type IntakeResult = { kind: 'queued'; id: string } | { kind: 'duplicate' } | { kind: 'dead'; reason: string } | Assigned;
+export type AssignResult = Assigned | { kind: 'taken' } | { kind: 'not-queued' };
+/** The worker slot a distributor holds for a task of an intake batch, and the assignment id it would get. */
+export interface Handover {
+  worker: string;
+  assignment: string;
+}
+
+type AssignedRow = [number, number?, string?, string?, string?, (string | number)?];
+
+function assigned([epoch, attempt, config, optional, cleanEnd, queuedAt]: AssignedRow): Assigned {
+  return {
+    kind: 'assigned',
+    epoch,
+    attempt: attempt ?? 0,
+    config: config ?? '{}',
+    stateOptional: optional === '1',
+    cleanEnd: cleanEnd === '1',
+    queuedAt: queuedAt ? Number(queuedAt) : null,
+  };
+}
 export type FinishOutcome = 'END' | 'ERROR' | 'CANCELLED' | 'STOPPED';
 export type FinishResult = 'recorded' | 'already' | 'failed' | 'retry' | 'refused';
 /** What a finish call reports: its result, and the record's state after it (what was really recorded). */
@@ -202,21 +228,37 @@ export class Scripts {
     return (await this.callBuffer('take', [this.keys.newTask, processing], [max])) as Buffer[];
   }
 
-  /** Records a batch of envelopes; one result per item, in order. */
-  async intake(processing: string, items: readonly IntakeItem[], distributorId: string, now = Date.now()): Promise<IntakeResult[]> {
+  /**
+   * Records a batch of envelopes; one result per item, in order. With `handover` (one slot per
+   * item), a task whose ready queue is empty starts on its slot's worker at once (intake.lua).
+   */
+  async intake(
+    processing: string,
+    items: readonly IntakeItem[],
+    distributorId: string,
+    handover?: readonly Handover[],
+    now = Date.now(),
+  ): Promise<IntakeResult[]> {
     if (items.length === 0) return [];
+    if (handover && handover.length !== items.length) throw new Error(`intake: ${handover.length} hand-over slots for ${items.length} envelopes`);
     const k = this.keys;
-    const keys: Arg[] = [processing, k.tasks, k.dead, k.seq];
-    const args: Arg[] = [now, distributorId, k.channel, this.order];
-    for (const { raw, fields: e } of items) {
+    const keys: Arg[] = [processing, k.tasks, k.dead, k.seq, k.assigned];
+    const args: Arg[] = [now, distributorId, k.channel, this.order, flag(handover !== undefined)];
+    items.forEach(({ raw, fields: e }, i) => {
       keys.push(k.task(e.id), k.ready(e.name));
       args.push(raw, e.id, e.name, e.config, e.max_attempts, e.max_stalls, e.priority, flag(e.state_optional), flag(e.clean_end));
-    }
-    const r = (await this.call('intake', keys, args)) as (number | string)[];
-    return items.map((it, i) => {
+      const h = handover?.[i];
+      if (h) {
+        keys.push(k.workerTasks(h.worker));
+        args.push(h.worker, h.assignment);
+      }
+    });
+    const r = (await this.call('intake', keys, args)) as (number | string | AssignedRow)[];
+    return items.map((it, i): IntakeResult => {
       const v = r[i];
-      // A string is the reason the envelope was dead-lettered; a number is a status.
+      // A string is the reason the envelope was dead-lettered, a row a hand-over, a number a status.
       if (typeof v === 'string') return { kind: 'dead', reason: v };
+      if (Array.isArray(v)) return assigned(v);
       return scriptReply('intake', v) === 'queued' ? { kind: 'queued', id: it.fields.id } : { kind: 'duplicate' };
     });
   }
@@ -246,19 +288,8 @@ export class Scripts {
       keys.push(k.task(t.id));
       args.push(t.id, t.assignment);
     }
-    const rows = (await this.call('assign', keys, args)) as [number, number?, string?, string?, string?, string?][];
-    return rows.map(([a, b, config, optional, cleanEnd, queuedAt]) => {
-      if (a <= 0) return { kind: scriptReply('assign', a) };
-      return {
-        kind: 'assigned',
-        epoch: a,
-        attempt: b ?? 0,
-        config: config ?? '{}',
-        stateOptional: optional === '1',
-        cleanEnd: cleanEnd === '1',
-        queuedAt: queuedAt ? Number(queuedAt) : null,
-      };
-    });
+    const rows = (await this.call('assign', keys, args)) as AssignedRow[];
+    return rows.map((row) => (row[0] <= 0 ? { kind: scriptReply('assign', row[0]) } : assigned(row)));
   }
 
   async assign(id: string, name: string, workerId: string, distributorId: string, assignment: string, now = Date.now()): Promise<AssignResult> {

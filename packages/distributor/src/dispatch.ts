@@ -6,6 +6,7 @@
  * already is, never parsed and encoded again.
  */
 import { randomUUID } from 'node:crypto';
+import type { Assigned, Handover } from '@taskmesh/common/internal';
 import type { DistributorState } from './state';
 import type { Requeuer } from './requeue';
 import type { WorkerLink } from './worker-link';
@@ -92,11 +93,7 @@ export class Dispatcher {
         const ws = byName.get(n)!;
         const batches = new Map<WorkerLink, string[]>();
         for (const id of ids) {
-          // The least loaded worker of this name; among equals, the one that waited longest.
-          let w: WorkerLink | undefined;
-          for (const cand of ws) {
-            if (cand.free > 0 && (!w || cand.load < w.load || (cand.load === w.load && cand.lastAssigned < w.lastAssigned))) w = cand;
-          }
+          const w = leastLoaded(ws);
           if (!w) break;
           w.reserve(id);
           (batches.get(w) ?? batches.set(w, []).get(w)!).push(id);
@@ -108,6 +105,35 @@ export class Dispatcher {
       const assigned = (await Promise.all(jobs)).reduce((a, b) => a + b, 0);
       if (assigned === 0) return;
     }
+  }
+
+  /**
+   * Holds a slot for every task of an intake batch, each on the least loaded worker of its name,
+   * so the intake script can start them at once (intake.lua, hand-over). All or none: a batch
+   * with more tasks than free slots goes through the ready queues, where the queue kind decides
+   * who runs first. Returns the slots in the tasks' order, or undefined.
+   */
+  holdSlots(tasks: ReadonlyArray<{ id: string; name: string }>): Handover[] | undefined {
+    const s = this.s;
+    if (s.stopping || !s.gate.up || tasks.length === 0) return undefined;
+    const held: Array<{ w: WorkerLink; id: string }> = [];
+    const out: Handover[] = [];
+    for (const t of tasks) {
+      const w = leastLoaded([...s.workers.values()].filter((c) => c.canTakeWork && c.tasks.includes(t.name) && !s.isFlagged(c.id)));
+      if (!w) {
+        for (const h of held) h.w.settled(h.id);
+        return undefined;
+      }
+      w.reserve(t.id);
+      held.push({ w, id: t.id });
+      out.push({ worker: w.id, assignment: randomUUID() });
+    }
+    return out;
+  }
+
+  /** Frees a slot holdSlots held for a task the intake script queued or refused instead. */
+  release(workerId: string, id: string): void {
+    this.s.workers.get(workerId)?.settled(id);
   }
 
   /** Claims a batch of one name for one worker and sends the assign frames; returns how many went. */
@@ -122,28 +148,42 @@ export class Dispatcher {
       throw err;
     }
     let sent = 0;
-    const now = Date.now();
-    const nameJson = JSON.stringify(name);
     for (let i = 0; i < tasks.length; i++) {
       const { id, assignment } = tasks[i]!;
       const r = results[i]!;
-      if (r.kind !== 'assigned') {
-        w.settled(id);
-        continue;
-      }
-      s.track(id, { name, worker: w.id, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
-      if (r.queuedAt !== null) s.metrics.queueWaitSeconds.observe({ name }, Math.max(0, now - r.queuedAt) / 1000);
-      const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${nameJson},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
-      if (w.channel.sendEncoded(frame)) {
-        sent++;
-        s.log.debug('task assigned', { task: id, attempt: r.attempt, epoch: r.epoch, name, worker: w.id });
-      } else {
-        w.settled(id);
-        await this.requeuer.requeue(id, w.id, { epoch: r.epoch, assignment }, 'rejected', name);
-      }
+      if (r.kind !== 'assigned') w.settled(id);
+      else if (await this.deliver(w.id, id, name, assignment, r, w)) sent++;
     }
     return sent;
   }
+
+  /**
+   * Sends the assign frame of an attempt Redis recorded as started (by the assign script, or by
+   * intake's hand-over) on the link that holds its slot; true if it left. One whose worker is
+   * gone now is requeued at once.
+   */
+  async deliver(workerId: string, id: string, name: string, assignment: string, r: Assigned, w = this.s.workers.get(workerId)): Promise<boolean> {
+    const s = this.s;
+    s.track(id, { name, worker: workerId, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
+    if (r.queuedAt !== null) s.metrics.queueWaitSeconds.observe({ name }, Math.max(0, Date.now() - r.queuedAt) / 1000);
+    const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${JSON.stringify(name)},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
+    if (w?.channel.sendEncoded(frame)) {
+      s.log.debug('task assigned', { task: id, attempt: r.attempt, epoch: r.epoch, name, worker: workerId });
+      return true;
+    }
+    w?.settled(id);
+    await this.requeuer.requeue(id, workerId, { epoch: r.epoch, assignment }, 'rejected', name);
+    return false;
+  }
+}
+
+/** The least loaded worker with a free slot; among equals, the one that waited longest. */
+function leastLoaded(ws: readonly WorkerLink[]): WorkerLink | undefined {
+  let w: WorkerLink | undefined;
+  for (const cand of ws) {
+    if (cand.free > 0 && (!w || cand.load < w.load || (cand.load === w.load && cand.lastAssigned < w.lastAssigned))) w = cand;
+  }
+  return w;
 }
 
 /**

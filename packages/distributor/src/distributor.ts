@@ -81,7 +81,7 @@ export class Distributor {
     this.presence = new Presence(this.redis, this.keys, 'distributor', c.id, c.health.interval_ms);
     const requeuer = new Requeuer(this.s);
     this.dispatcher = new Dispatcher(this.s, requeuer);
-    this.intake = new Intake(this.s, this.blocking, () => this.dispatcher.schedule());
+    this.intake = new Intake(this.s, this.blocking, this.dispatcher);
     this.watch = new TaskWatch(this.s, this.intake, requeuer);
     const workers = new WorkerMessages(this.s, this.dispatcher, requeuer);
     this.redis.on('ready', () => gate.set(true));

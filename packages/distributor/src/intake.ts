@@ -1,6 +1,6 @@
 /**
  * Intake: the reliable move from `new-task` into this distributor's processing list, and from
- * there into task records and ready queues. While new-task holds envelopes they move and are
+ * there into task records and ready queues, or straight onto a worker with a free slot. While new-task holds envelopes they move and are
  * recorded many at a time (one script call each way per batch); only an empty list is waited on
  * with a blocking read. An envelope is never lost between the two steps: whatever is left in a
  * processing list is re-read, or handed back to `new-task` by any distributor once its owner is
@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEnvelope, type IntakeItem, type Redis } from '@taskmesh/common/internal';
+import type { Dispatcher } from './dispatch';
 import type { DistributorState } from './state';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -28,12 +29,12 @@ export class Intake {
 
   /**
    * @param blocking a connection of its own: BLMOVE blocks it
-   * @param onQueued tasks became runnable
+   * @param dispatcher holds worker slots for a batch it can hand over, and sends what started
    */
   constructor(
     private readonly s: DistributorState,
     private readonly blocking: Redis,
-    private readonly onQueued: () => void,
+    private readonly dispatcher: Dispatcher,
   ) {}
 
   private get processing(): string {
@@ -113,20 +114,37 @@ export class Intake {
         .deadletter(this.processing, raw, entry, parsed.reason, parsed.id ?? null)
         .catch((err: Error) => log.warn('could not dead-letter an envelope now; it stays in the processing list', { reason: err.message }));
     }
-    const results = await scripts.intake(this.processing, good, config.id);
+    // With a free worker slot for each task, tasks start in the intake script itself (hand-over).
+    const slots = this.dispatcher.holdSlots(good.map((g) => g.fields));
+    let results;
+    try {
+      results = await scripts.intake(this.processing, good, config.id, slots);
+    } catch (err) {
+      slots?.forEach((h, i) => this.dispatcher.release(h.worker, good[i]!.fields.id));
+      throw err;
+    }
     let queued = false;
+    const sent: Promise<boolean>[] = [];
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
+      const { id, name } = good[i]!.fields;
+      const slot = slots?.[i];
+      if (r.kind === 'assigned' && slot) {
+        sent.push(this.dispatcher.deliver(slot.worker, id, name, slot.assignment, r));
+        continue;
+      }
+      if (slot) this.dispatcher.release(slot.worker, id);
       if (r.kind === 'dead') {
         log.warn('dead envelope', { reason: r.reason });
         this.s.metrics.deadEnvelopes.inc();
       }
       if (r.kind === 'queued') {
         queued = true;
-        this.s.noteName(good[i]!.fields.name);
+        this.s.noteName(name);
       }
     }
-    if (queued) this.onQueued();
+    await Promise.all(sent);
+    if (queued) this.dispatcher.schedule();
   }
 
   /** Re-reads what is left in this distributor's processing list (after a failed step). */
