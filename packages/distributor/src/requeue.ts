@@ -4,7 +4,7 @@
  * distributors never requeue one attempt twice.
  */
 import type { Fence, RequeueCause, RequeueMode } from '@taskmesh/common/internal';
-import type { DistributorState } from './state';
+import type { DistributorState, OwnTask } from './state';
 
 /** A task a worker refused waits this long before it is runnable again, so a refusal cannot spin. */
 const REJECT_DELAY_MS = 250;
@@ -66,6 +66,26 @@ export class Requeuer {
       }),
     );
     return results.filter((r) => r.status === 'rejected').length;
+  }
+
+  /**
+   * A worker said goodbye: it recorded STOPPED for every run before it closed, so an attempt this
+   * distributor gave it that is still RUNNING under the same fence is one whose assign frame
+   * crossed the goodbye. It is requeued as refused (no stall), not left to go stale.
+   */
+  async requeueUnstarted(workerId: string, given: ReadonlyArray<readonly [string, OwnTask]>): Promise<void> {
+    if (given.length === 0) return;
+    const { s } = this;
+    const pipe = s.redis.pipeline();
+    for (const [id] of given) pipe.hmget(s.keys.task(id), 'state', 'epoch', 'assignment');
+    const rows = (await pipe.exec()) ?? [];
+    await Promise.allSettled(
+      given.map(([id, t], i) => {
+        const [state, epoch, assignment] = (rows[i]?.[1] ?? []) as (string | null)[];
+        if (state !== 'RUNNING' || Number(epoch) !== t.epoch || assignment !== t.assignment) return undefined;
+        return this.requeue(id, workerId, t, 'rejected', t.name);
+      }),
+    );
   }
 
   /** Requeues every attempt recorded against a worker (each one fence-checked). */

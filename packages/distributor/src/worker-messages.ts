@@ -121,11 +121,14 @@ export class WorkerMessages {
     const { s } = this;
     if (s.workers.get(w.id) !== w) return;
     s.workers.delete(w.id);
+    // What this distributor gave it and heard no end of (requeueUnstarted).
+    const given = [...s.own].filter(([, t]) => t.worker === w.id);
     s.forgetWorker(w.id);
     if (s.stopping) return;
     // 1000/1001: the worker said goodbye after stopping its tasks, which are requeued as STOPPED.
     // 1007/1009/4004: a frame it could not take; the process is alive and will reconnect.
     const goodbye = code === 1000 || code === 1001;
+    if (goodbye) await this.requeuer.requeueUnstarted(w.id, given).catch(() => undefined);
     const alive = goodbye || code === CloseCode.INVALID_UTF8 || code === CloseCode.TOO_BIG || code === CloseCode.PROTOCOL_ERROR;
     s.log.info(goodbye ? 'worker disconnected' : alive ? 'worker connection closed on a protocol error' : 'worker down', { worker: w.id, code, reason });
     if (!alive) {
