@@ -2,9 +2,8 @@
  * The task context (SPEC section 9): identity, the abort signal, and the event calls that feed
  * watchers. Events are numbered per attempt (`seq` from 1) and kept in a bounded buffer.
  */
-import { EventEmitter } from 'node:events';
 
-import { TaskAbortError, type TaskEvent, type TaskEventType } from '@taskmesh/common';
+import type { TaskEvent, TaskEventType } from '@taskmesh/common';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -86,20 +85,10 @@ export class EventLog {
 }
 
 export function createContext(
-  opts: { id: string; name: string; attempt: number; signal: AbortSignal; events: EventLog; lifecycle: EventEmitter },
+  opts: { id: string; name: string; attempt: number; signal: AbortSignal; events: EventLog; on: (event: 'pause' | 'resume', fn: () => void) => void },
   call: (name: string, input: unknown, ctx?: TaskContext) => Promise<unknown>,
 ): TaskContext {
-  const { events, lifecycle } = opts;
-  // A run taken over by a newer attempt records nothing, so the worker pushes no final state for
-  // it: end its events here, or its watchers would wait on an attempt that can never finish.
-  opts.signal.addEventListener(
-    'abort',
-    () => {
-      const reason: unknown = opts.signal.reason;
-      if (reason instanceof TaskAbortError && reason.code === 'TASK_TAKEN_OVER') events.push('state', { state: 'TAKEN_OVER', error: reason.message });
-    },
-    { once: true },
-  );
+  const { events } = opts;
   const ctx: TaskContext = {
     id: opts.id,
     name: opts.name,
@@ -115,7 +104,7 @@ export function createContext(
       events.event(String(event), data ?? null);
     },
     on(event, fn) {
-      lifecycle.on(event, fn);
+      opts.on(event, fn);
       return ctx;
     },
     call,

@@ -21,7 +21,8 @@ export class Run {
   detached = false;
   readonly fence: Fence;
   readonly ctrl = new AbortController();
-  readonly lifecycle = new EventEmitter();
+  /** 'pause'/'resume' listeners (ctx.on): made for the few runs that ask, not for every run. */
+  private lifecycle: EventEmitter | undefined;
 
   /**
    * @param distributorId config id of the distributor that assigned it
@@ -44,11 +45,26 @@ export class Run {
     return this.ctrl.signal.aborted && r instanceof TaskAbortError ? (r.code as AbortCode) : undefined;
   }
 
-  /** Aborts its signal; false if it was already aborted. */
+  /**
+   * Aborts its signal; false if it was already aborted. A run taken over by a newer attempt
+   * records nothing, so the worker pushes no final state for it: its events end here, before the
+   * function's own abort listeners run, or its watchers would wait on an attempt that can never
+   * finish.
+   */
   abort(code: AbortCode, message: string): boolean {
     if (this.ctrl.signal.aborted) return false;
+    if (code === 'TASK_TAKEN_OVER') this.events.push('state', { state: 'TAKEN_OVER', error: message });
     this.ctrl.abort(new TaskAbortError(code, message));
     return true;
+  }
+
+  onLifecycle(event: 'pause' | 'resume', fn: () => void): void {
+    (this.lifecycle ??= new EventEmitter()).on(event, fn);
+  }
+
+  /** Tells the function's 'pause'/'resume' listeners, if it has any. */
+  emitLifecycle(event: 'pause' | 'resume'): void {
+    this.lifecycle?.emit(event);
   }
 }
 

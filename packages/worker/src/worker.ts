@@ -306,7 +306,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** A throwing 'pause'/'resume' listener is the task's problem, never the worker's. */
   private signalLifecycle(run: Run, event: 'pause' | 'resume'): void {
     try {
-      run.lifecycle.emit(event);
+      run.emitLifecycle(event);
     } catch (err) {
       this.log.warn(`a task's ${event} listener threw`, { task: run.id, attempt: run.task.attempt, reason: (err as Error).message });
     }
@@ -420,7 +420,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const t0 = performance.now();
     run.events.push('state', { state: 'RUNNING' });
     const ctx = createContext(
-      { id: task.id, name: task.name, attempt: task.attempt, signal: run.ctrl.signal, events: run.events, lifecycle: run.lifecycle },
+      { id: task.id, name: task.name, attempt: task.attempt, signal: run.ctrl.signal, events: run.events, on: (event, fn) => run.onLifecycle(event, fn) },
       (name, input, stepCtx) => this.callTask(name, input, stepCtx ?? ctx),
     );
     let outcome: FinishOutcome;
