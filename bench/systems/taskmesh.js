@@ -167,10 +167,15 @@ async function start(ctx, { workers, seed, warmup = true, prefix: fixedPrefix })
   const env = procs.cleanEnv({ TASKMESH_LOG_LEVEL: 'warn' });
   // --cpu-prof DIR (bench/run.js): V8 profiles of the distributor and the workers, written when they exit (SIGTERM in stop()).
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  cluster.others.distributor = procs.start('taskmesh-distributor', process.execPath, [...prof, DISTRIBUTOR_BIN, '--config', path.join(dir, 'distributor.json')], {
-    cwd: ROOT,
-    env,
-  });
+  cluster.others.distributor = procs.start(
+    'taskmesh-distributor',
+    process.execPath,
+    [...prof, DISTRIBUTOR_BIN, '--config', path.join(dir, 'distributor.json')],
+    {
+      cwd: ROOT,
+      env,
+    },
+  );
   await until(
     () => cluster.redis.sismember(`${prefix}distributors`, dcfg.id),
     20000,

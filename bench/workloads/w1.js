@@ -42,7 +42,9 @@ function trial(n, workers) {
           .map(([k, v]) => [k, (v.usec - (c0[k]?.usec ?? 0)) / n, (v.calls - (c0[k]?.calls ?? 0)) / n])
           .filter(([, us]) => us > 0.05)
           .sort((a, b) => b[1] - a[1]);
-        process.stderr.write(`  ${variant.label ?? variant.system.name} commandstats per task: ${rows.map(([k, us, c]) => `${k} ${us.toFixed(1)}µs/${c.toFixed(2)}`).join(', ')}\n`);
+        process.stderr.write(
+          `  ${variant.label ?? variant.system.name} commandstats per task: ${rows.map(([k, us, c]) => `${k} ${us.toFixed(1)}µs/${c.toFixed(2)}`).join(', ')}\n`,
+        );
       }
       const p1 = cluster.procStats();
       const cpu = (a, b) => (a && b ? b.cpuS - a.cpuS : NaN);
