@@ -175,3 +175,57 @@ describe('retention', () => {
     await expect(client.status(done)).resolves.toBeNull();
   });
 });
+
+describe('idle cost', () => {
+  let server: RedisServer;
+  let r: ReturnType<typeof redis>;
+  const procs: Proc[] = [];
+  const prefix = randomPrefix('idlecost');
+  beforeAll(async () => {
+    server = await RedisServer.start();
+    r = redis(server.url);
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.stop()));
+    r.disconnect();
+    await server.stopProcess();
+  });
+
+  // An idle Redis pays for each read event (a wakeup: about 80 µs of CPU here whatever the
+  // commands, docs/performance.md W4), so an idle mesh's cost is its round trips per interval.
+  test('an idle distributor and worker cost Redis about four round trips per interval', async () => {
+    const dir = tmpDir('idlecost');
+    const port = await freePort();
+    const interval = 250;
+    const health = { interval_ms: interval, misses: 4 };
+    const watch = { own_interval_ms: interval, all_interval_ms: 10 * interval, stale_ms: 6 * interval };
+    const d = spawnBin(
+      'distributor',
+      ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, { id: 'idle-d', health, watch }, server.url))],
+      {},
+      'd',
+    );
+    procs.push(d);
+    await d.waitForLog('started');
+    const wcfg = workerConfig(prefix, [port], { id: 'idle-w', health }, server.url);
+    const w = spawnBin('worker', ['--config', writeConfig(dir, 'w', wcfg), '--tasks', FIXTURE_TASKS], {}, 'w');
+    procs.push(w);
+    await d.waitForLog('worker connected', { worker: 'idle-w' });
+    const reads = async () => Number(/total_reads_processed:(\d+)/.exec(await r.info('stats'))?.[1]);
+    // Past start-up (registration, the first passes) before counting.
+    const settled = Date.now() + 4 * interval;
+    await waitFor('start-up to pass', async () => Date.now() > settled);
+    const t0 = Date.now();
+    const a = await reads();
+    await waitFor('40 intervals', async () => Date.now() - t0 > 40 * interval, 30000, 500);
+    const b = await reads();
+    const elapsed = Date.now() - t0;
+    // Less this test's own INFO calls (two, plus the polls' none: waitFor's checks read no Redis).
+    const perInterval = ((b - a - 1) * interval) / elapsed;
+    console.log(`idle mesh: ${perInterval.toFixed(2)} Redis read events per ${interval} ms interval`);
+    // The distributor's heartbeat and own-tasks read, the worker's heartbeat, a blocking read per
+    // second and the all-tasks pass every 10 intervals: about 4. Before the own-tasks reads were
+    // pipelined and the idle dispatch skipped, it was about 8.
+    expect(perInterval).toBeLessThan(5.5);
+  }, 60000);
+});
