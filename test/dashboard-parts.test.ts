@@ -1,12 +1,14 @@
 /**
  * The dashboard's parts without a browser: what the Redis snapshot reads (real Redis, a random
- * prefix), how watcher events fold into live rows, and the request checks behind cancel and retry.
+ * prefix), how watcher events fold into live rows, what the event stream tells open pages, and
+ * the request checks behind cancel and retry.
  */
-import type { IncomingMessage } from 'node:http';
-import type { TaskEvent } from '@taskmesh/common';
+import { get as httpGet, type IncomingMessage } from 'node:http';
+import { loadConfig, type TaskEvent } from '@taskmesh/common';
 import { Keys } from '@taskmesh/common/internal';
+import { createDashboard, type Dashboard, type LiveTask } from '@taskmesh/dashboard';
 import { ENDED_KEEP_MS, LiveTasks, SILENT_MS, SnapshotReader, authorize, hostAllowed, sameOrigin } from '@taskmesh/dashboard/internal';
-import { cleanPrefix, randomPrefix, redis } from './helpers';
+import { certFiles, cleanPrefix, randomPrefix, redis, REDIS_URL, SHARE_KEY } from './helpers';
 
 const ev = (task: string, attempt: number, seq: number, type: TaskEvent['type'], fields: Record<string, unknown> = {}): TaskEvent => ({
   task,
@@ -17,6 +19,36 @@ const ev = (task: string, attempt: number, seq: number, type: TaskEvent['type'],
   type,
   ...fields,
 });
+
+type LiveMessage = { tasks: LiveTask[]; removed: string[] };
+
+/** A page's event stream, as EventSource reads it: every message so far, by event name. */
+function openStream(url: string): Promise<{ messages: Array<{ event: string; data: unknown }>; live: () => LiveMessage[]; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(`${url}api/events`, (res) => {
+      const messages: Array<{ event: string; data: unknown }> = [];
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        for (let end = buf.indexOf('\n\n'); end >= 0; end = buf.indexOf('\n\n')) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data !== undefined) messages.push({ event, data: JSON.parse(data) });
+        }
+      });
+      res.on('error', () => undefined);
+      resolve({
+        messages,
+        live: () => messages.filter((m) => m.event === 'live').map((m) => m.data as LiveMessage),
+        close: () => req.destroy(),
+      });
+    });
+    req.on('error', reject);
+  });
+}
 
 describe('dashboard parts', () => {
   describe('SnapshotReader', () => {
@@ -158,6 +190,73 @@ describe('dashboard parts', () => {
       live.reconcile(new Set(['here']));
       expect(live.flush().tasks).toEqual([expect.objectContaining({ id: 'gone', state: 'LOST' })]);
       expect(live.all().find((t) => t.id === 'here')).toMatchObject({ state: 'RUNNING', endedAt: null });
+    });
+
+    test('rows dropped by all() (a page connecting) are still handed out as removed by the next flush', () => {
+      jest.useFakeTimers({ now: 3_000_000 });
+      const live = new LiveTasks();
+      for (const id of ['old', 'back']) {
+        live.apply(ev(id, 1, 1, 'state', { state: 'RUNNING' }));
+        live.apply(ev(id, 1, 2, 'state', { state: 'FAILED', error: 'boom' }));
+      }
+      live.flush();
+      jest.setSystemTime(3_000_000 + ENDED_KEEP_MS + 1);
+      expect(live.all()).toEqual([]);
+      // `back` is retried before the flush: a row again (its new attempt), not a removal.
+      live.apply(ev('back', 2, 1, 'state', { state: 'RUNNING' }));
+      expect(live.flush()).toEqual({ tasks: [expect.objectContaining({ id: 'back', attempt: 2, state: 'RUNNING' })], removed: ['old'] });
+      expect(live.flush()).toEqual({ tasks: [], removed: [] });
+    });
+  });
+
+  describe('the event stream', () => {
+    const prefix = randomPrefix('dashsse');
+    let dashboard: Dashboard | undefined;
+    afterAll(async () => {
+      await dashboard?.close();
+      jest.useRealTimers();
+      await cleanPrefix(prefix);
+    });
+    /** waitFor's deadline reads the clock, which stands still here: this one counts real 25 ms waits instead. */
+    async function until(what: string, fn: () => boolean): Promise<void> {
+      for (let i = 0; !fn(); i++) {
+        if (i >= 400) throw new Error(`timed out after 10 s waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+
+    test('a row that another page connecting dropped is removed from the pages already open', async () => {
+      // Only the clock and the dashboard's intervals are fake: the flush runs when the test says,
+      // so the page connecting surely drops the row before any flush does. Sockets stay real.
+      jest.useFakeTimers({
+        now: Date.now(),
+        doNotFake: ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout'],
+      });
+      const config = loadConfig('dashboard', {
+        id: 'dash-sse',
+        share_key: SHARE_KEY,
+        ...certFiles('watcher'),
+        redis: { url: REDIS_URL, prefix },
+        dashboard: { port: 0 },
+      });
+      dashboard = await createDashboard(config, { flushMs: 100 });
+      // No worker on this prefix: the rows are put in as the watcher would (a private field).
+      const live = (dashboard as unknown as { live: LiveTasks }).live;
+      const a = await openStream(dashboard.url);
+      await until('page A connected', () => a.live().length > 0);
+      live.apply(ev('t-old', 1, 1, 'state', { state: 'RUNNING' }));
+      live.apply(ev('t-old', 1, 2, 'state', { state: 'END', result: null }));
+      jest.advanceTimersByTime(100);
+      await until('page A to get the row', () => a.live().some((m) => m.tasks.some((t) => t.id === 't-old' && t.state === 'END')));
+
+      jest.setSystemTime(Date.now() + ENDED_KEEP_MS + 1000);
+      const b = await openStream(dashboard.url);
+      await until('page B connected', () => b.live().length > 0);
+      expect(b.live()[0]!.tasks).toEqual([]);
+      jest.advanceTimersByTime(100);
+      await until('page A told to remove the row', () => a.live().some((m) => m.removed.includes('t-old')));
+      a.close();
+      b.close();
     });
   });
 

@@ -35,6 +35,11 @@ const text = (v: unknown): string | null => (typeof v === 'string' ? v.slice(0, 
 export class LiveTasks {
   private readonly rows = new Map<string, LiveTask>();
   private readonly dirty = new Set<string>();
+  /**
+   * Rows pruned since the last flush. `all()` prunes too (a page connecting, /api/state), and the
+   * pages already open learn of those removals only from the next flush.
+   */
+  private readonly removed = new Set<string>();
 
   /** Folds one event into its task's row. */
   apply(e: TaskEvent): void {
@@ -55,6 +60,8 @@ export class LiveTasks {
         endedAt: null,
       };
       this.rows.set(e.task, row);
+      // Pruned and back (a retry) before the flush: the pages keep the row, with its new attempt.
+      this.removed.delete(e.task);
     } else if (e.attempt < row.attempt) {
       return;
     }
@@ -104,9 +111,11 @@ export class LiveTasks {
     return [...this.rows.values()];
   }
 
-  /** Rows changed since the last flush, and ids removed. */
+  /** Rows changed since the last flush, and ids removed since then (by this flush or by `all()`). */
   flush(): { tasks: LiveTask[]; removed: string[] } {
-    const removed = this.prune();
+    this.prune();
+    const removed = [...this.removed];
+    this.removed.clear();
     const tasks: LiveTask[] = [];
     for (const id of this.dirty) {
       const r = this.rows.get(id);
@@ -116,16 +125,14 @@ export class LiveTasks {
     return { tasks, removed };
   }
 
-  private prune(): string[] {
-    const removed: string[] = [];
+  private prune(): void {
     const cutoff = Date.now() - ENDED_KEEP_MS;
     for (const [id, r] of this.rows) {
       if (r.endedAt !== null && r.endedAt < cutoff) {
         this.rows.delete(id);
         this.dirty.delete(id);
-        removed.push(id);
+        this.removed.add(id);
       }
     }
-    return removed;
   }
 }

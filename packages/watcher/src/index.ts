@@ -9,4 +9,5 @@
  *   await watcher.close();
  */
 export { Watcher, createWatcher, type WatcherOptions, type WatchOptions, type WatchFilter } from './watcher';
+export { WATCH_QUEUE_MAX } from './watch-queue';
 export type { ReconnectOptions } from './worker-link';

@@ -5,8 +5,8 @@
  */
 import { loadConfig, parseRecord, UnknownTaskError, type TaskEvent, type TaskRecord, type WatcherConfig, type WatchSince } from '@taskmesh/common';
 import { Keys, createRedis, closeRedis, createLogger, type Logger, type Redis } from '@taskmesh/common/internal';
-import { AsyncQueue } from './event-queue';
 import { TaskFollower, type FollowCore } from './follow';
+import { WatchQueue } from './watch-queue';
 import { WildWatch, type WildCore } from './wildcard';
 import { LinkPool, type ReconnectOptions } from './worker-link';
 
@@ -46,6 +46,8 @@ export class Watcher {
   private readonly pool: LinkPool;
   private readonly core: FollowCore & WildCore;
   private readonly ctrl = new AbortController();
+  /** What waits for each running `watch()` loop. */
+  private readonly queues = new Set<WatchQueue>();
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -78,11 +80,25 @@ export class Watcher {
   }
 
   /**
+   * Events received for this watcher's `watch()` loops that they have not taken yet, over all of
+   * them. Each loop has at most WATCH_QUEUE_MAX (10,000) waiting: a loop slower than its task gets
+   * `gap` events in place of the oldest progress events instead (docs/protocol.md, "A slow watch loop").
+   */
+  get queued(): number {
+    let n = 0;
+    for (const q of this.queues) n += q.size;
+    return n;
+  }
+
+  /**
    * Events of one task, in (attempt, seq) order, each once, ending after its terminal state
    * (unless `follow`). `break` releases it. Throws UnknownTaskError for an id with no record.
+   * A loop that falls more than WATCH_QUEUE_MAX events behind loses the oldest progress events
+   * first, each run of them replaced by one `gap` event (see `queued`).
    */
   async *watch(id: string, opts: WatchOptions = {}): AsyncGenerator<TaskEvent, void, undefined> {
-    const q = new AsyncQueue<TaskEvent>();
+    const q = new WatchQueue();
+    this.queues.add(q);
     const ctrl = this.child(opts.signal);
     let failure: unknown;
     const f = new TaskFollower(this.core, id, (e) => q.push(e), { since: opts.since, pastTerminal: opts.follow, signal: ctrl.signal });
@@ -102,6 +118,7 @@ export class Watcher {
       if (failure) throw failure;
     } finally {
       ctrl.abort();
+      this.queues.delete(q);
     }
   }
 
