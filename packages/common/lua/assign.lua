@@ -1,7 +1,8 @@
 --[[
-  Claim QUEUED tasks of one name for one worker: with intake's hand-over (intake.lua), the only
-  place an epoch starts. The ZREM arbitrates between distributors; the assignment id makes a
-  re-sent call return the same answer instead of bumping the epoch twice. This write is also the attempt's start (started_at).
+  Claim QUEUED tasks of one name for one worker. An epoch starts only here and in intake's
+  hand-over (intake.lua), both through attempt_fields. The ZREM arbitrates between distributors;
+  the assignment id makes a re-sent call return the same answer instead of bumping the epoch
+  twice. This write is also the attempt's start (started_at).
 
   KEYS[1] ready:<name>, KEYS[2] worker-tasks:<worker>, KEYS[3] assigned (workers with tasks),
        then one task hash per task

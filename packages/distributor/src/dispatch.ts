@@ -24,6 +24,13 @@ export class Dispatcher {
    * run again: the periodic recheck then costs nothing (an idle Redis pays per round trip).
    */
   private pending = true;
+  /**
+   * Whether ready queues may hold tasks: false once a run read every queue its workers serve
+   * empty, true again on any notification that something was queued (ours included). Intake
+   * hands tasks over only while it is false, so a new task never takes a slot ahead of older
+   * ones waiting in a queue, of its name or of another the same worker serves.
+   */
+  private backlog = true;
 
   constructor(
     private readonly s: DistributorState,
@@ -39,9 +46,15 @@ export class Dispatcher {
     this.run();
   }
 
+  /** Some task became runnable (a `ready` notification, a resubscribe, intake queued one). */
+  queuedWork(): void {
+    this.backlog = true;
+    this.schedule();
+  }
+
   /**
-   * The periodic safety net (a missed notification, capacity another distributor freed): runs
-   * only while the last run may have left work behind.
+   * The periodic safety net of the own-tasks loop: runs only while the last run may have left
+   * work behind (anything that frees or adds capacity asks for a run through schedule()).
    */
   recheck(): void {
     if (this.pending) this.run();
@@ -85,8 +98,10 @@ export class Dispatcher {
       const rows = (await pipe.exec()) ?? [];
       if (rows.every(([err, ids]) => !err && (ids as string[]).length === 0)) {
         this.pending = false;
+        this.backlog = false;
         return;
       }
+      this.backlog = true;
       const jobs: Promise<number>[] = [];
       names.forEach((n, i) => {
         const ids = (rows[i]?.[1] ?? []) as string[];
@@ -115,11 +130,18 @@ export class Dispatcher {
    */
   holdSlots(tasks: ReadonlyArray<{ id: string; name: string }>): Handover[] | undefined {
     const s = this.s;
-    if (s.stopping || !s.gate.up || tasks.length === 0) return undefined;
+    if (this.backlog || s.stopping || !s.gate.up || tasks.length === 0) return undefined;
+    // A slot is held per task id: an id twice in the batch (a producer's retried push), or one a
+    // worker already holds, would share a slot and free it twice. Such a batch takes the queues.
+    const ids = new Set(tasks.map((t) => t.id));
+    const links = [...s.workers.values()];
+    if (ids.size < tasks.length || links.some((w) => tasks.some((t) => w.holds(t.id)))) return undefined;
     const held: Array<{ w: WorkerLink; id: string }> = [];
     const out: Handover[] = [];
     for (const t of tasks) {
-      const w = leastLoaded([...s.workers.values()].filter((c) => c.canTakeWork && c.tasks.includes(t.name) && !s.isFlagged(c.id)));
+      // heldDown, not isFlagged: looking must not clear an expired flag, whose expiry the
+      // own-tasks loop turns into a dispatch run.
+      const w = leastLoaded(links.filter((c) => c.canTakeWork && c.tasks.includes(t.name) && !s.heldDown(c.id)));
       if (!w) {
         for (const h of held) h.w.settled(h.id);
         return undefined;
@@ -159,12 +181,15 @@ export class Dispatcher {
 
   /**
    * Sends the assign frame of an attempt Redis recorded as started (by the assign script, or by
-   * intake's hand-over) on the link that holds its slot; true if it left. One whose worker is
+   * intake's hand-over) to its worker's connection now; true if it left. One whose worker is
    * gone now is requeued at once.
    */
   async deliver(workerId: string, id: string, name: string, assignment: string, r: Assigned, w = this.s.workers.get(workerId)): Promise<boolean> {
     const s = this.s;
-    s.track(id, { name, worker: workerId, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd });
+    // The worker reconnected since its slot was held (the old link's holds were dropped with it):
+    // the new link counts the attempt until its `done`.
+    if (w && !w.holds(id)) w.reserve(id);
+    s.track(id, { name, worker: workerId, epoch: r.epoch, assignment, cleanEnd: r.cleanEnd, sentAt: Date.now() });
     if (r.queuedAt !== null) s.metrics.queueWaitSeconds.observe({ name }, Math.max(0, Date.now() - r.queuedAt) / 1000);
     const frame = `{"type":"assign","task":{"id":${JSON.stringify(id)},"name":${JSON.stringify(name)},"config":${configJson(r.config)},"epoch":${r.epoch},"assignment":"${assignment}","attempt":${r.attempt},"state_optional":${r.stateOptional}}}`;
     if (w?.channel.sendEncoded(frame)) {

@@ -92,8 +92,12 @@ export class Distributor {
       gate.set(true);
       await this.warnAboutRedisSettings();
       this.sub.on('message', (_ch: string, msg: string) => this.onNotification(msg));
-      // Notifications published while the subscriber was away are lost: look at the queues.
-      this.sub.on('ready', () => this.dispatcher.schedule());
+      // Notifications published while the subscriber was away are lost: look at the queues. ioredis
+      // says 'ready' before it has re-sent SUBSCRIBE, so look once more a moment later.
+      this.sub.on('ready', () => {
+        this.dispatcher.queuedWork();
+        setTimeout(() => this.dispatcher.queuedWork(), 250).unref();
+      });
       await this.sub.subscribe(this.keys.channel);
 
       this.server = await listen({
@@ -128,9 +132,13 @@ export class Distributor {
     every(c.watch.own_interval_ms, () => this.ownLoop());
     every(c.watch.all_interval_ms, async () => {
       if (!this.s.canSupervise()) return;
-      await this.watch.allTasks();
-      // The slow safety net: one look at the ready queues even when nothing asked for it.
-      this.dispatcher.schedule();
+      try {
+        await this.watch.allTasks();
+      } finally {
+        // The slow safety net: one look at the ready queues even when nothing asked for it, and
+        // even when the pass failed.
+        this.dispatcher.queuedWork();
+      }
     });
     this.intake.start();
     void this.ownLoop().catch((err: Error) => this.log.warn('loop failed', { reason: err.message }));
@@ -251,7 +259,7 @@ export class Distributor {
   // ---- notifications -----------------------------------------------------------------------
 
   private onNotification(msg: string): void {
-    if (msg === 'ready' || msg.startsWith('ready ')) this.dispatcher.schedule();
+    if (msg === 'ready' || msg.startsWith('ready ')) this.dispatcher.queuedWork();
     else if (msg.startsWith('cancel ')) void this.routeCancel(msg.slice(7)).catch(() => undefined);
   }
 

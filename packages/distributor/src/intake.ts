@@ -1,8 +1,8 @@
 /**
  * Intake: the reliable move from `new-task` into this distributor's processing list, and from
- * there into task records and ready queues, or straight onto a worker with a free slot. While new-task holds envelopes they move and are
- * recorded many at a time (one script call each way per batch); only an empty list is waited on
- * with a blocking read. An envelope is never lost between the two steps: whatever is left in a
+ * there into task records and ready queues, or straight onto a worker with a free slot. While
+ * new-task holds envelopes they move and are recorded many at a time (one script call each way
+ * per batch); only an empty list is waited on with a blocking read. An envelope is never lost between the two steps: whatever is left in a
  * processing list is re-read, or handed back to `new-task` by any distributor once its owner is
  * gone. One batch is in flight at a time, so memory stays flat under any backlog.
  */
@@ -121,9 +121,11 @@ export class Intake {
       results = await scripts.intake(this.processing, good, config.id, slots);
     } catch (err) {
       slots?.forEach((h, i) => this.dispatcher.release(h.worker, good[i]!.fields.id));
+      if (slots) this.dispatcher.schedule();
       throw err;
     }
     let queued = false;
+    let released = false;
     const sent: Promise<boolean>[] = [];
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
@@ -133,7 +135,10 @@ export class Intake {
         sent.push(this.dispatcher.deliver(slot.worker, id, name, slot.assignment, r));
         continue;
       }
-      if (slot) this.dispatcher.release(slot.worker, id);
+      if (slot) {
+        this.dispatcher.release(slot.worker, id);
+        released = true;
+      }
       if (r.kind === 'dead') {
         log.warn('dead envelope', { reason: r.reason });
         this.s.metrics.deadEnvelopes.inc();
@@ -143,8 +148,10 @@ export class Intake {
         this.s.noteName(name);
       }
     }
+    // Before the sends settle (one may fail): a run that found the held slots taken must look again.
+    if (queued) this.dispatcher.queuedWork();
+    else if (released) this.dispatcher.schedule();
     await Promise.all(sent);
-    if (queued) this.dispatcher.schedule();
   }
 
   /** Re-reads what is left in this distributor's processing list (after a failed step). */

@@ -69,13 +69,17 @@ export class Requeuer {
   }
 
   /**
-   * A worker said goodbye: it recorded STOPPED for every run before it closed, so an attempt this
-   * distributor gave it that is still RUNNING under the same fence is one whose assign frame
-   * crossed the goodbye. It is requeued as refused (no stall), not left to go stale.
+   * A worker said goodbye: it records STOPPED for every run before it closes, so an attempt this
+   * distributor sent it within the last health interval that is still RUNNING under the same
+   * fence is one whose assign frame crossed the goodbye. It is requeued as refused (no stall, the
+   * start not counted), not left to go stale. An older one may have run there (its STOPPED write
+   * failed): the stale rule decides it, as a stall.
    */
   async requeueUnstarted(workerId: string, given: ReadonlyArray<readonly [string, OwnTask]>): Promise<void> {
-    if (given.length === 0) return;
     const { s } = this;
+    const since = Date.now() - s.config.health.interval_ms;
+    given = given.filter(([, t]) => t.sentAt >= since);
+    if (given.length === 0) return;
     const pipe = s.redis.pipeline();
     for (const [id] of given) pipe.hmget(s.keys.task(id), 'state', 'epoch', 'assignment');
     const rows = (await pipe.exec()) ?? [];

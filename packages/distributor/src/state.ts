@@ -12,6 +12,8 @@ export interface OwnTask extends Fence {
   name: string;
   worker: string;
   cleanEnd: boolean;
+  /** When its assign frame was sent (ms). */
+  sentAt: number;
 }
 
 /** Most task names kept for the per-name queue gauges, so a flood of odd names cannot grow it without bound. */
@@ -51,6 +53,11 @@ export class DistributorState {
 
   flag(workerId: string, untilMs: number): void {
     this.flagged.set(workerId, untilMs);
+  }
+
+  /** Whether a worker is held as down now, without clearing an expired flag (expireFlags does). */
+  heldDown(workerId: string): boolean {
+    return (this.flagged.get(workerId) ?? 0) > Date.now();
   }
 
   isFlagged(workerId: string): boolean {

@@ -52,6 +52,11 @@ export class WorkerLink {
     this.lastAssigned = ++assignments;
   }
 
+  /** Whether a slot is held here for this task. */
+  holds(id: string): boolean {
+    return this.inflight.has(id);
+  }
+
   settled(id: string, running?: number): void {
     this.inflight.delete(id);
     if (running !== undefined) this.reportedRunning = running;
