@@ -25,8 +25,8 @@ export class Dispatcher {
    */
   private pending = true;
   /**
-   * Whether ready queues may hold tasks: false once a run read every queue its workers serve
-   * empty, true again on any notification that something was queued (ours included). Intake
+   * Whether ready queues may hold tasks: false once a run read the queues of every worker's
+   * names empty, true again on anything that may have queued a task (queuedWork). Intake
    * hands tasks over only while it is false, so a new task never takes a slot ahead of older
    * ones waiting in a queue, of its name or of another the same worker serves.
    */
@@ -46,10 +46,22 @@ export class Dispatcher {
     this.run();
   }
 
-  /** Some task became runnable (a `ready` notification, a resubscribe, intake queued one). */
+  /**
+   * Some task may be runnable that no run has read yet: a `ready` notification (ours included),
+   * a resubscribe, a worker that came or got its Redis link back, an expired down flag.
+   */
   queuedWork(): void {
     this.backlog = true;
     this.schedule();
+  }
+
+  /**
+   * A slot was freed (a `done`, a health check's lower running count). Worth a run only while
+   * queues may hold tasks: with no backlog, an idle mesh's every task would cost a read of every
+   * ready queue for nothing.
+   */
+  freed(): void {
+    if (this.backlog) this.schedule();
   }
 
   /**
@@ -83,7 +95,8 @@ export class Dispatcher {
   private async dispatch(): Promise<void> {
     const s = this.s;
     for (let round = 0; round < MAX_ROUNDS && !s.stopping && s.gate.up; round++) {
-      const eligible = [...s.workers.values()].filter((w) => w.canTakeWork && !s.isFlagged(w.id));
+      const registered = [...s.workers.values()].filter((w) => w.registered);
+      const eligible = registered.filter((w) => w.canTakeWork && !s.isFlagged(w.id));
       if (eligible.length === 0) return;
       const byName = new Map<string, WorkerLink[]>();
       for (const w of eligible) for (const n of w.tasks) (byName.get(n) ?? byName.set(n, []).get(n)!).push(w);
@@ -98,7 +111,9 @@ export class Dispatcher {
       const rows = (await pipe.exec()) ?? [];
       if (rows.every(([err, ids]) => !err && (ids as string[]).length === 0)) {
         this.pending = false;
-        this.backlog = false;
+        // No backlog only when the queues of every worker's names were read: a full, flagged or
+        // draining worker's names were not, and may hold tasks.
+        if (eligible.length === registered.length) this.backlog = false;
         return;
       }
       this.backlog = true;

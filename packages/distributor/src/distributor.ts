@@ -176,7 +176,7 @@ export class Distributor {
     if (up) {
       this.s.redisSince = Date.now();
       this.log.info('Redis connection up');
-      this.dispatcher.schedule();
+      this.dispatcher.queuedWork();
     } else if (!this.s.stopping) {
       this.log.warn('Redis connection lost: not pulling, not requeueing until it is back');
     }
@@ -275,7 +275,7 @@ export class Distributor {
   private async ownLoop(): Promise<void> {
     if (!this.s.canSupervise()) return;
     await this.watch.ownTasks();
-    if (this.s.expireFlags()) this.dispatcher.schedule();
+    if (this.s.expireFlags()) this.dispatcher.queuedWork();
     else this.dispatcher.recheck();
   }
 }

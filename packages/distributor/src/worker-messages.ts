@@ -57,7 +57,7 @@ export class WorkerMessages {
         w.register(msg);
         const ttl = await s.redis.pttl(s.keys.workerDown(w.id)).catch(() => -2);
         if (ttl > 0) s.flag(w.id, Date.now() + ttl);
-        this.dispatcher.schedule();
+        this.dispatcher.queuedWork();
         return;
       }
       case 'ping':
@@ -65,13 +65,13 @@ export class WorkerMessages {
           const free = w.free;
           w.reported(msg.running);
           // Slots freed by another distributor's tasks: this one learns of them only here.
-          if (w.free > free) this.dispatcher.schedule();
+          if (w.free > free) this.dispatcher.freed();
         }
         return;
       case 'redis':
         w.redisUp = msg.up;
         s.log.info(msg.up ? 'worker Redis link back' : 'worker lost its Redis link', { worker: w.id });
-        if (msg.up) this.dispatcher.schedule();
+        if (msg.up) this.dispatcher.queuedWork();
         return;
       case 'draining':
         w.draining = true;
@@ -89,7 +89,7 @@ export class WorkerMessages {
         if (msg.state === 'STOPPED') await this.requeuer.requeue(msg.id, w.id, msg, 'stopped', own?.name);
         // Only a task that asked for it costs a round trip here; the clean index catches the rest.
         if (msg.state === 'END' && own?.cleanEnd) await s.scripts.cleanEnd(msg.id).catch(() => undefined);
-        this.dispatcher.schedule();
+        this.dispatcher.freed();
         return;
       }
       case 'release': {
