@@ -49,27 +49,30 @@ for i = 1, n do
     if reason then
       rcall('LPUSH', KEYS[3], cjson.encode({reason = reason, raw = raw, at = tonumber(now), distributor = ARGV[2]}))
       out[i] = reason
-    elseif cur and handover and rcall('ZCARD', ready) == 0 then
+    elseif cur then
+      local handing = handover and rcall('ZCARD', ready) == 0
       local worker, asg = ARGV[a + 10], ARGV[a + 11]
       if fresh then
-        new_record(task, KEYS[2], id, name, config, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], now,
-          attempt_fields(1, 1, worker, ARGV[2], asg, now))
-        out[i] = {1, 1, config, ARGV[a + 8], ARGV[a + 9], now}
+        -- A new record is born RUNNING when handed over: one write (attempt_fields override).
+        local start = handing and {attempt_fields(1, 1, worker, ARGV[2], asg, now)} or {}
+        new_record(task, KEYS[2], id, name, config, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], now, unpack(start))
+      end
+      if not handing then
+        rcall('ZADD', ready, ready_score(ARGV[a + 7], seq + i, ARGV[4]), id)
+        out[i] = 1
+        queued = true
       else
-        -- Recorded by a client's submit: its own fields (and a re-sent envelope's epoch) count.
-        local epoch, attempts = tonumber(cur[4] or 0) + 1, tonumber(cur[3] or 0) + 1
-        rcall('HSET', task, attempt_fields(epoch, attempts, worker, ARGV[2], asg, now))
-        out[i] = {epoch, attempts, cur[5], cur[6], cur[7], cur[8]}
+        if fresh then
+          out[i] = {1, 1, config, ARGV[a + 8], ARGV[a + 9], now}
+        else
+          -- Recorded by a client's submit: its own fields (and a re-sent envelope's epoch) count.
+          local epoch, attempts = tonumber(cur[4] or 0) + 1, tonumber(cur[3] or 0) + 1
+          rcall('HSET', task, attempt_fields(epoch, attempts, worker, ARGV[2], asg, now))
+          out[i] = {epoch, attempts, cur[5], cur[6], cur[7], cur[8]}
+        end
+        rcall('SADD', KEYS[k + 3], id)
+        started[worker] = true
       end
-      rcall('SADD', KEYS[k + 3], id)
-      started[worker] = true
-    elseif cur then
-      if fresh then
-        new_record(task, KEYS[2], id, name, config, ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], now)
-      end
-      rcall('ZADD', ready, ready_score(ARGV[a + 7], seq + i, ARGV[4]), id)
-      out[i] = 1
-      queued = true
     end
   end
 end

@@ -20,15 +20,11 @@ export class Dispatcher {
   private queued = false;
   private running: Promise<void> | undefined;
   /**
-   * False once a run found every ready queue its workers serve empty, until something asks for a
-   * run again: the periodic recheck then costs nothing (an idle Redis pays per round trip).
-   */
-  private pending = true;
-  /**
    * Whether ready queues may hold tasks: false once a run read the queues of every worker's
-   * names empty, true again on anything that may have queued a task (queuedWork). Intake
-   * hands tasks over only while it is false, so a new task never takes a slot ahead of older
-   * ones waiting in a queue, of its name or of another the same worker serves.
+   * names empty, true again on anything that may have queued a task (queuedWork). While it is
+   * false a freed slot and the periodic recheck cost no read (an idle Redis pays per round trip),
+   * and intake may hand tasks over: a new task never takes a slot ahead of older ones waiting in
+   * a queue, of its name or of another the same worker serves.
    */
   private backlog = true;
 
@@ -42,7 +38,6 @@ export class Dispatcher {
    * coalesces requests, at most one run at a time and one more queued behind it.
    */
   schedule(): void {
-    this.pending = true;
     this.run();
   }
 
@@ -65,11 +60,11 @@ export class Dispatcher {
   }
 
   /**
-   * The periodic safety net of the own-tasks loop: runs only while the last run may have left
-   * work behind (anything that frees or adds capacity asks for a run through schedule()).
+   * The periodic safety net of the own-tasks loop: runs only while queues may hold tasks (a run
+   * with no eligible worker reads nothing, so a full mesh pays nothing for it either).
    */
   recheck(): void {
-    if (this.pending) this.run();
+    if (this.backlog) this.run();
   }
 
   private run(): void {
@@ -110,7 +105,6 @@ export class Dispatcher {
       }
       const rows = (await pipe.exec()) ?? [];
       if (rows.every(([err, ids]) => !err && (ids as string[]).length === 0)) {
-        this.pending = false;
         // No backlog only when the queues of every worker's names were read: a full, flagged or
         // draining worker's names were not, and may hold tasks.
         if (eligible.length === registered.length) this.backlog = false;

@@ -92,11 +92,14 @@ export class Distributor {
       gate.set(true);
       await this.warnAboutRedisSettings();
       this.sub.on('message', (_ch: string, msg: string) => this.onNotification(msg));
-      // Notifications published while the subscriber was away are lost: look at the queues. ioredis
-      // says 'ready' before it has re-sent SUBSCRIBE, so look once more a moment later.
+      // Notifications published while the subscriber was away are lost: once it listens again,
+      // look at the queues. ioredis says 'ready' before it re-sends SUBSCRIBE, so subscribe here
+      // (a second SUBSCRIBE to the channel is harmless) and look when Redis confirms it.
       this.sub.on('ready', () => {
-        this.dispatcher.queuedWork();
-        setTimeout(() => this.dispatcher.queuedWork(), 250).unref();
+        this.sub.subscribe(this.keys.channel).then(
+          () => this.dispatcher.queuedWork(),
+          () => undefined,
+        );
       });
       await this.sub.subscribe(this.keys.channel);
 

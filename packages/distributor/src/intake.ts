@@ -2,9 +2,9 @@
  * Intake: the reliable move from `new-task` into this distributor's processing list, and from
  * there into task records and ready queues, or straight onto a worker with a free slot. While
  * new-task holds envelopes they move and are recorded many at a time (one script call each way
- * per batch); only an empty list is waited on with a blocking read. An envelope is never lost between the two steps: whatever is left in a
- * processing list is re-read, or handed back to `new-task` by any distributor once its owner is
- * gone. One batch is in flight at a time, so memory stays flat under any backlog.
+ * per batch); only an empty list is waited on with a blocking read. An envelope is never lost
+ * between the two steps: whatever is left in a processing list is re-read, or handed back to
+ * `new-task` by any distributor once its owner is gone. One batch is in flight at a time, so memory stays flat under any backlog.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEnvelope, type IntakeItem, type Redis } from '@taskmesh/common/internal';
@@ -154,11 +154,14 @@ export class Intake {
     await Promise.all(sent);
   }
 
-  /** Re-reads what is left in this distributor's processing list (after a failed step). */
-  async recover(): Promise<void> {
+  /**
+   * Re-reads what is left in this distributor's processing list (after a failed step).
+   * @param held the list's length, as the own-tasks loop just read it
+   */
+  async recover(held: number): Promise<void> {
     const { redis } = this.s;
     const inHand = this.ingestingSince > 0 && Date.now() - this.ingestingSince < 10 * this.s.config.redis.command_timeout_ms;
-    if (inHand || (await redis.llen(this.processing)) === 0) return;
+    if (inHand || held === 0) return;
     const raws = (await redis.lrangeBuffer(this.processing, 0, -1)).reverse();
     for (let i = 0; i < raws.length; i += INTAKE_BATCH) await this.ingest(raws.slice(i, i + INTAKE_BATCH));
   }

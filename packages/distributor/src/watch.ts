@@ -58,7 +58,7 @@ export class TaskWatch {
     try {
       const due = await this.readIndexes();
       await this.actOn(due);
-      if (due.held > 0) await this.intake.recover();
+      await this.intake.recover(due.held);
       await this.checkWorkers(this.s.ownWorkers());
     } finally {
       if (this.ownSince === since) this.ownSince = 0;
