@@ -6,22 +6,8 @@
  */
 import { Keys, Scripts, parseEnvelope, type IntakeItem } from '@taskmesh/common/internal';
 import { TaskClient, loadConfig } from '@taskmesh/common';
-import {
-  cleanPrefix,
-  clientConfig,
-  distributorConfig,
-  FIXTURE_TASKS,
-  freePort,
-  randomPrefix,
-  redis,
-  RedisServer,
-  spawnBin,
-  tmpDir,
-  waitFor,
-  workerConfig,
-  writeConfig,
-  type Proc,
-} from './helpers';
+import { cleanPrefix, clientConfig, randomPrefix, redis, RedisServer, waitFor } from './helpers';
+import { Cluster } from './faults/cluster';
 
 function item(raw: string): IntakeItem {
   const p = parseEnvelope(raw, 65536);
@@ -95,24 +81,14 @@ describe('intake hand-over (a mesh)', () => {
   // A Redis of its own: the test counts the commands the mesh sends.
   let server: RedisServer;
   let r: ReturnType<typeof redis>;
-  const prefix = randomPrefix('handover-mesh');
-  const dir = tmpDir('handover-mesh');
-  const procs: Proc[] = [];
-  let client: TaskClient;
+  let cluster: Cluster;
   beforeAll(async () => {
     server = await RedisServer.start();
     r = redis(server.url);
-    const port = await freePort();
-    procs.push(spawnBin('distributor', ['--config', writeConfig(dir, 'd', distributorConfig(prefix, port, {}, server.url))], {}, 'handover-d'));
-    await procs[0]!.waitForLog('started');
-    const wcfg = workerConfig(prefix, [port], { id: 'ho-w1', concurrency: 2 }, server.url);
-    procs.push(spawnBin('worker', ['--config', writeConfig(dir, 'w', wcfg), '--tasks', FIXTURE_TASKS], {}, 'ho-w1'));
-    await procs[0]!.waitForLog('worker connected', { worker: 'ho-w1' });
-    client = new TaskClient(loadConfig('cli', clientConfig(prefix, server.url)));
+    cluster = await new Cluster({ label: 'handover-mesh', workers: 1, redisUrl: server.url, worker: { concurrency: 2 } }).start();
   });
   afterAll(async () => {
-    await Promise.all(procs.map((p) => p.stop()));
-    await client.close();
+    await cluster.stop();
     r.disconnect();
     await server.stopProcess();
   });
@@ -121,6 +97,7 @@ describe('intake hand-over (a mesh)', () => {
   const zrems = async () => Number(/cmdstat_zrem:calls=(\d+)/.exec(await r.info('commandstats'))?.[1] ?? 0);
 
   test('tasks submitted one by one to an idle worker never enter a ready queue; with both slots busy the next one waits its turn there', async () => {
+    const { client, prefix } = cluster;
     const before = await zrems();
     for (let i = 0; i < 10; i++) {
       const id = await client.submit('echo', { i });

@@ -48,6 +48,21 @@ function keyBody(path: string): string[] {
   return [lines[0]!, lines[lines.length - 2]!];
 }
 
+/** What the loggers wrote to stderr while `fn` ran (the process's own stderr is spared). */
+function stderrOf(fn: () => void): string {
+  const captured: string[] = [];
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+    captured.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write);
+  try {
+    fn();
+  } finally {
+    spy.mockRestore();
+  }
+  return captured.join('');
+}
+
 describe('log redaction', () => {
   const shareKey = `redaction-share-key-${randomBytes(6).toString('hex')}`;
   const password = `redaction-pw-${randomBytes(6).toString('hex')}`;
@@ -137,12 +152,7 @@ describe('log redaction', () => {
   });
 
   test('an in-process logger redacts secret fields, config objects, URL passwords and PEM blocks', () => {
-    const captured: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      captured.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write);
-    try {
+    const text = stderrOf(() => {
       const pem = readFileSync(certFiles('worker').key, 'utf8');
       const log = createLogger('worker', { id: 'redact-inproc' });
       log.warn('careless call', {
@@ -155,10 +165,8 @@ describe('log redaction', () => {
         pem,
       });
       log.child({ peer: 'p-1' }).error(`message naming ${shareKey}`);
-    } finally {
-      spy.mockRestore();
-    }
-    const lines = logLines(captured.join(''));
+    });
+    const lines = logLines(text);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       role: 'worker',
@@ -171,17 +179,11 @@ describe('log redaction', () => {
     });
     expect(lines[0]!.url).toBe(`redis://:[redacted]@127.0.0.1:${server.port}`);
     expect(lines[1]).toMatchObject({ peer: 'p-1', msg: 'message naming [redacted]', level: 'error' });
-    const text = captured.join('');
     for (const secret of [shareKey, password, ...keyBody(certFiles('worker').key)]) expect(text).not.toContain(secret);
   });
 
   test('deep fields, a password holding @, and a field whose getter throws', () => {
-    const captured: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      captured.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write);
-    try {
+    const text = stderrOf(() => {
       const log = createLogger('worker', { id: 'redact-deep' });
       log.warn('deep', { a: { b: { c: { share_key: 'deep-share-key', d: { e: `redis://u:${password}@h` } } } } });
       log.warn(`url redis://user:p@ss-${password}@host:6379/0`);
@@ -190,15 +192,12 @@ describe('log redaction', () => {
           throw new Error('getter failed');
         },
       });
-    } finally {
-      spy.mockRestore();
-    }
-    const lines = logLines(captured.join(''));
+    });
+    const lines = logLines(text);
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatchObject({ a: { b: { c: { share_key: '[redacted]', d: '[object]' } } } });
     expect(lines[1]!.msg).toBe('url redis://user:[redacted]@host:6379/0');
     expect(lines[2]).toMatchObject({ msg: 'unloggable', unloggable_fields: 'getter failed' });
-    const text = captured.join('');
     for (const secret of ['deep-share-key', password, 'ss-']) expect(text).not.toContain(secret);
   });
 });
@@ -210,12 +209,7 @@ describe('log.level', () => {
   afterAll(() => setLogLevel(saved));
 
   test('loading a config applies log.level to loggers made before it; an override (--log-level) wins', () => {
-    const captured: string[] = [];
-    const spy = jest.spyOn(process.stderr, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      captured.push(String(chunk));
-      return true;
-    }) as typeof process.stderr.write);
-    try {
+    const text = stderrOf(() => {
       const early = createLogger('cli');
       expect(loadConfig('cli', { ...base, log: { level: 'warn' } }).log.level).toBe('warn');
       early.info('hidden at warn');
@@ -224,10 +218,8 @@ describe('log.level', () => {
       early.debug('shown at debug');
       expect(loadConfig('cli', base).log.level).toBe('info');
       early.debug('hidden at info');
-    } finally {
-      spy.mockRestore();
-    }
-    expect(logLines(captured.join('')).map((l) => l.msg)).toEqual(['shown at warn', 'shown at debug']);
+    });
+    expect(logLines(text).map((l) => l.msg)).toEqual(['shown at warn', 'shown at debug']);
   });
 
   test('a bad --log-level override is a config error naming log.level, and changes nothing', () => {
