@@ -85,7 +85,15 @@ describe('intake hand-over (a mesh)', () => {
   beforeAll(async () => {
     server = await RedisServer.start();
     r = redis(server.url);
-    cluster = await new Cluster({ label: 'handover-mesh', workers: 1, redisUrl: server.url, worker: { concurrency: 2 } }).start();
+    cluster = await new Cluster({
+      label: 'handover-mesh',
+      workers: 1,
+      redisUrl: server.url,
+      env: { TASKMESH_LOG_LEVEL: 'debug' },
+      worker: { concurrency: 2 },
+    }).start();
+    // Hand-over waits until the distributor has read every ready queue empty once.
+    await cluster.distributors[0]!.waitForLog('ready queues empty: intake may start new tasks at once');
   });
   afterAll(async () => {
     await cluster.stop();

@@ -24,6 +24,8 @@ export interface ClusterOptions {
   redisUrl?: string;
   distributor?: Record<string, unknown>;
   worker?: Record<string, unknown>;
+  /** Extra environment of every bin (e.g. TASKMESH_LOG_LEVEL, which the file's log.level does not beat). */
+  env?: Record<string, string>;
 }
 
 export class Cluster {
@@ -58,14 +60,14 @@ export class Cluster {
 
   startDistributor(port: number): Proc {
     const cfg = distributorConfig(this.prefix, port, this.opts.distributor ?? {}, this.redisUrl);
-    return spawnBin('distributor', ['--config', writeConfig(this.dir, `d-${port}`, cfg)], {}, `d-${port}`);
+    return spawnBin('distributor', ['--config', writeConfig(this.dir, `d-${port}`, cfg)], this.opts.env, `d-${port}`);
   }
 
   /** Starts (or restarts) a worker bin with a fixed id. */
   startWorker(id: string, extra: Record<string, unknown> = {}): Proc {
     const cfg = workerConfig(this.prefix, this.ports, { id, concurrency: 4, ...this.opts.worker, ...extra }, this.redisUrl);
     this.connBase.set(id, new Map(this.distributors.map((d) => [d, this.connections(d, id)])));
-    const p = spawnBin('worker', ['--config', writeConfig(this.dir, id, cfg), '--tasks', FIXTURE_TASKS], {}, id);
+    const p = spawnBin('worker', ['--config', writeConfig(this.dir, id, cfg), '--tasks', FIXTURE_TASKS], this.opts.env, id);
     this.workers.set(id, p);
     return p;
   }

@@ -34,7 +34,7 @@ for i = 1, n do
   local raw, id, name, config = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   out[i] = 0
   if rcall('LREM', KEYS[1], -1, raw) > 0 then
-    local cur = rcall('HMGET', task, 'state', 'name', 'attempts', 'epoch', 'config', 'state_optional', 'clean_end', 'updated_at')
+    local cur = rcall('HMGET', task, 'state', 'name', 'attempts', 'epoch')
     local reason, fresh = nil, not cur[1]
     if not fresh then
       if cur[2] ~= name then
@@ -66,9 +66,10 @@ for i = 1, n do
           out[i] = {1, 1, config, ARGV[a + 8], ARGV[a + 9], now}
         else
           -- Recorded by a client's submit: its own fields (and a re-sent envelope's epoch) count.
+          local own = rcall('HMGET', task, 'config', 'state_optional', 'clean_end', 'updated_at')
           local epoch, attempts = tonumber(cur[4] or 0) + 1, tonumber(cur[3] or 0) + 1
           rcall('HSET', task, attempt_fields(epoch, attempts, worker, ARGV[2], asg, now))
-          out[i] = {epoch, attempts, cur[5], cur[6], cur[7], cur[8]}
+          out[i] = {epoch, attempts, own[1], own[2], own[3], own[4]}
         end
         rcall('SADD', KEYS[k + 3], id)
         started[worker] = true

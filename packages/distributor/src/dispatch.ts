@@ -107,7 +107,10 @@ export class Dispatcher {
       if (rows.every(([err, ids]) => !err && (ids as string[]).length === 0)) {
         // No backlog only when the queues of every worker's names were read: a full, flagged or
         // draining worker's names were not, and may hold tasks.
-        if (eligible.length === registered.length) this.backlog = false;
+        if (eligible.length === registered.length && this.backlog) {
+          this.backlog = false;
+          s.log.debug('ready queues empty: intake may start new tasks at once');
+        }
         return;
       }
       this.backlog = true;
