@@ -48,8 +48,18 @@ function freePort(preferred = 0) {
   });
 }
 
+/** Children still running: if the demo itself dies, they do not outlive it. */
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 function start(name, args, env, stdout = 'ignore') {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
+  // A process group of its own: a terminal's Ctrl-C reaches only the demo, which then stops each
+  // process with one SIGTERM (a second signal makes a bin exit at once, with 1).
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'], detached: true });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   let log = '';
   child.stderr.on('data', (d) => (log += d));
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
