@@ -49,7 +49,7 @@ export {
 export { Metrics, SAMPLE_CACHE_MS, type MetricsRole, type MetricsSample, type Sampler, type RequeueCause, type RefusalReason } from './metrics';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';
-export { Presence, HASH_TTL_INTERVALS } from './presence';
+export { Presence, HASH_TTL_INTERVALS, throwFirstError, type PipelineReplies } from './presence';
 export { RedisGate } from './redis-gate';
 // Building blocks for new Store and Queue implementations (docs/architecture.md, "Writing a new implementation").
 export { LeaseHandle, DEFAULT_LEASE_MS, JOB_ID_RE, canonicalJson, checkJobId, cloneJson, leaseMsOf, newToken, type LeaseBackend } from './store/lease';

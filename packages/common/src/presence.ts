@@ -3,7 +3,7 @@
  * role's set, kept alive by a TTL that each heartbeat renews. One module for both roles, so the
  * hash lifetime and the registration writes cannot drift apart between them.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Keys } from './keys';
 
 /** A hash expires when nobody keeps it current for this many health intervals. */
@@ -34,16 +34,24 @@ export class Presence {
 
   /** Writes (or refreshes) the hash with `fields` and `updated_at`, and joins the role's set. */
   async announce(fields: Record<string, string | number>, now = Date.now()): Promise<void> {
-    const m = this.redis
-      .multi()
+    const m = this.redis.multi();
+    this.queueBeat(m, fields, now);
+    throwFirstError(await m.exec());
+  }
+
+  /**
+   * Queues the heartbeat's writes on `pipe` (which may carry other commands, so that a tick costs
+   * Redis one round trip) and returns how many it queued. Each write is idempotent and the next
+   * beat repeats them all, so they need no transaction of their own.
+   */
+  queueBeat(pipe: ChainableCommander, fields: Record<string, string | number>, now = Date.now()): number {
+    pipe
       .hset(this.hash, { ...fields, id: this.id, updated_at: now })
       .pexpire(this.hash, this.ttlMs)
       .sadd(this.set, this.id);
     // A distributor owns a processing list, which another one recovers once this hash is gone.
-    if (this.role === 'distributor') m.sadd(this.keys.intakes, this.id);
-    const replies = await m.exec();
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0]!;
+    if (this.role === 'distributor') pipe.sadd(this.keys.intakes, this.id);
+    return this.role === 'distributor' ? 4 : 3;
   }
 
   /** Leaves: the hash and the set membership go (a clean exit is not a death). */
@@ -52,4 +60,15 @@ export class Presence {
     if (this.role === 'distributor') m.srem(this.keys.intakes, this.id);
     await m.exec();
   }
+}
+
+/** Replies of a pipeline or transaction, as ioredis gives them. */
+export type PipelineReplies = [error: Error | null, result: unknown][];
+
+/** Throws the first error among `replies` (a pipeline reports errors per command). */
+export function throwFirstError(replies: PipelineReplies | null): PipelineReplies {
+  if (!replies) throw new Error('Redis discarded the transaction');
+  const failed = replies.find(([err]) => err);
+  if (failed) throw failed[0]!;
+  return replies;
 }

@@ -4,6 +4,7 @@
  * workers, the own-tasks and all-tasks watch loops, requeue of STOPPED and stale attempts. This
  * file wires the parts together and owns the process's lifecycle and its Redis link.
  */
+import type { ChainableCommander } from 'ioredis';
 import { loadConfig, type DistributorConfig } from '@taskmesh/common';
 import {
   Keys,
@@ -15,7 +16,9 @@ import {
   closeRedis,
   listen,
   createLogger,
+  throwFirstError,
   type MeshServer,
+  type PipelineReplies,
   type MetricsSample,
   type Redis,
 } from '@taskmesh/common/internal';
@@ -23,7 +26,7 @@ import { Dispatcher } from './dispatch';
 import { Intake } from './intake';
 import { Requeuer } from './requeue';
 import { DistributorState } from './state';
-import { TaskWatch } from './watch';
+import { TaskWatch, type Due } from './watch';
 import { WorkerMessages } from './worker-messages';
 
 export class Distributor {
@@ -131,8 +134,12 @@ export class Distributor {
       const t = setInterval(() => void Promise.resolve(fn()).catch((err: Error) => this.log.warn('loop failed', { reason: err.message })), ms);
       this.timers.push(t);
     };
-    every(c.health.interval_ms, () => this.heartbeat());
-    every(c.watch.own_interval_ms, () => this.ownLoop());
+    if (c.watch.own_interval_ms === c.health.interval_ms) {
+      every(c.health.interval_ms, () => this.tick());
+    } else {
+      every(c.health.interval_ms, () => this.heartbeat());
+      every(c.watch.own_interval_ms, () => this.ownLoop());
+    }
     every(c.watch.all_interval_ms, async () => {
       if (!this.s.canSupervise()) return;
       try {
@@ -199,9 +206,34 @@ export class Distributor {
   /** One write for itself and one for every worker it hears, whatever they run. */
   private async heartbeat(): Promise<void> {
     if (this.s.stopping) return;
+    await this.beat(this.redis.pipeline());
+  }
+
+  /**
+   * The heartbeat and the own-tasks reads in one round trip, when both run every interval (the
+   * default): an idle Redis pays for each wakeup, not for each command (docs/performance.md, W4).
+   */
+  private async tick(): Promise<void> {
+    if (this.s.stopping) return;
+    const pipe = this.redis.pipeline();
+    const read = this.s.canSupervise() && this.watch.ownIdle() ? this.watch.queueReads(pipe) : undefined;
+    const replies = await this.beat(pipe);
+    if (!replies || !read) return;
+    await this.ownLoop(read(replies));
+  }
+
+  /**
+   * Sends `pipe` with the heartbeat's writes queued after what it holds, and keeps alive the
+   * workers this distributor hears that lost only their own Redis link. Returns the pipeline's
+   * replies, or nothing when the beat failed (then the gate is down).
+   */
+  private async beat(pipe: ChainableCommander): Promise<PipelineReplies | undefined> {
     const c = this.config;
     try {
-      await this.presence.announce({ host: c.advertise_host, port: this.port });
+      const at = pipe.length;
+      const n = this.presence.queueBeat(pipe, { host: c.advertise_host, port: this.port });
+      const replies = (await pipe.exec()) ?? [];
+      throwFirstError(replies.slice(at, at + n));
       // A worker that lost only its own Redis link (it said so) stays alive while this
       // distributor hears it; one with Redis writes its own heartbeat, so touching it would only
       // add commands per worker-distributor link.
@@ -209,9 +241,11 @@ export class Distributor {
       await this.s.scripts.touchWorkers(heard, this.presence.ttlMs);
       this.lastBeatAt = Date.now();
       this.s.gate.set(true);
+      return replies;
     } catch (err) {
       this.log.warn('heartbeat failed', { reason: (err as Error).message });
       this.s.gate.set(false);
+      return undefined;
     }
   }
 
@@ -275,9 +309,9 @@ export class Distributor {
 
   // ---- watch loops -------------------------------------------------------------------------
 
-  private async ownLoop(): Promise<void> {
+  private async ownLoop(due?: Due): Promise<void> {
     if (!this.s.canSupervise()) return;
-    await this.watch.ownTasks();
+    await this.watch.ownTasks(due);
     if (this.s.expireFlags()) this.dispatcher.queuedWork();
     else this.dispatcher.recheck();
   }

@@ -14,8 +14,13 @@ import type { DistributorState } from './state';
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /** Envelopes moved and recorded per script call. */
 const INTAKE_BATCH = 256;
-/** How long one blocking read waits on an empty new-task before looking again. */
-const BLOCK_S = 1;
+/**
+ * How long one blocking read waits on an empty new-task before asking again. An envelope wakes it
+ * at once whatever this is, and stop() disconnects it, so the length only sets what an idle
+ * distributor costs Redis (a round trip per read) and how long a read on a connection that hangs
+ * silently is waited for (this plus redis.command_timeout_ms, after which ioredis gives it up).
+ */
+const BLOCK_S = 5;
 
 export class Intake {
   private stopped = false;

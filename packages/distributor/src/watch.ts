@@ -10,12 +10,14 @@
  * The requeue script re-checks fence and staleness atomically, so two distributors never requeue
  * one attempt twice.
  */
+import type { ChainableCommander } from 'ioredis';
+import { throwFirstError, type PipelineReplies } from '@taskmesh/common/internal';
 import type { DistributorState } from './state';
 import type { Intake } from './intake';
 import type { Requeuer } from './requeue';
 
 /** What one pass found to act on. */
-interface Due {
+export interface Due {
   stopped: string[];
   clean: string[];
   /** Retries whose backoff ran out. */
@@ -52,11 +54,15 @@ export class TaskWatch {
     return since > 0 && Date.now() - since < 10 * this.s.config.redis.command_timeout_ms;
   }
 
-  async ownTasks(): Promise<void> {
+  /**
+   * One own-tasks pass. `due` is what a caller already read with `queueReads` (in the same round
+   * trip as its heartbeat); without it the pass reads for itself.
+   */
+  async ownTasks(due?: Due): Promise<void> {
     if (this.busy(this.ownSince)) return;
     const since = (this.ownSince = Date.now());
     try {
-      const due = await this.readIndexes();
+      due ??= await this.readIndexes();
       await this.actOn(due);
       await this.intake.recover(due.held);
       await this.checkWorkers(this.s.ownWorkers());
@@ -65,18 +71,29 @@ export class TaskWatch {
     }
   }
 
+  /** Whether an own-tasks pass would run now (none is in progress). */
+  ownIdle(): boolean {
+    return !this.busy(this.ownSince);
+  }
+
   async allTasks(): Promise<void> {
     if (this.busy(this.allSince)) return;
     const since = (this.allSince = Date.now());
     try {
       const { redis, keys, scripts } = this.s;
-      const assigned = await redis.smembers(keys.assigned);
+      // Everything the pass starts from in one round trip; further reads happen only for peers
+      // this distributor does not hear itself, and for work found.
+      const pipe = redis.pipeline().smembers(keys.assigned).smembers(keys.intakes).smembers(keys.workers).smembers(keys.distributors);
+      const ended = this.queueRetention(pipe);
+      const read = this.queueReads(pipe);
+      const replies = throwFirstError(await pipe.exec());
+      const [assigned, intakes, workers, distributors] = [0, 1, 2, 3].map((i) => replies[i]![1] as string[]) as [string[], string[], string[], string[]];
       await this.checkWorkers(new Set(assigned));
       await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
       // Also here: a retry due is never left waiting on one loop.
-      await this.actOn(await this.readIndexes());
-      await this.expireTerminal();
-      await this.recoverDeadPeers();
+      await this.actOn(read(replies));
+      await this.expireTerminal(ended(replies));
+      await this.recoverDeadPeers(intakes, workers, distributors);
     } finally {
       if (this.allSince === since) this.allSince = 0;
     }
@@ -88,18 +105,29 @@ export class TaskWatch {
    * so a quiet mesh's cost is its round trips per interval.
    */
   private async readIndexes(): Promise<Due> {
-    const { redis, keys } = this.s;
-    const rows =
-      (await redis
-        .pipeline()
-        .srandmember(keys.stopped, INDEX_BATCH)
-        .srandmember(keys.clean, INDEX_BATCH)
-        .zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200)
-        .llen(keys.intake(this.s.id))
-        .exec()) ?? [];
-    for (const [err] of rows) if (err) throw err;
-    const list = (i: number) => (rows[i]?.[1] ?? []) as string[];
-    return { stopped: list(0), clean: list(1), delayed: list(2), held: Number(rows[3]?.[1] ?? 0) };
+    const pipe = this.s.redis.pipeline();
+    const read = this.queueReads(pipe);
+    return read(throwFirstError(await pipe.exec()));
+  }
+
+  /**
+   * Queues the reads of a pass on `pipe`, after whatever it already holds, and returns how to
+   * take what they found out of the pipeline's replies.
+   */
+  queueReads(pipe: ChainableCommander): (replies: PipelineReplies) => Due {
+    const { keys } = this.s;
+    const at = pipe.length;
+    pipe
+      .srandmember(keys.stopped, INDEX_BATCH)
+      .srandmember(keys.clean, INDEX_BATCH)
+      .zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200)
+      .llen(keys.intake(this.s.id));
+    return (replies) => {
+      const rows = replies.slice(at, at + 4);
+      for (const [err] of rows) if (err) throw err;
+      const list = (i: number) => (rows[i]?.[1] ?? []) as string[];
+      return { stopped: list(0), clean: list(1), delayed: list(2), held: Number(rows[3]?.[1] ?? 0) };
+    };
   }
 
   /** Requeues STOPPED attempts, deletes clean_end records, and promotes retries whose backoff ran out. */
@@ -143,44 +171,59 @@ export class TaskWatch {
     }
   }
 
+  /**
+   * Queues retention's first reads on `pipe`: the completions stream's trim (what onComplete
+   * consumers read keeps as long as the records, and at most COMPLETIONS_MAX_MS when records are
+   * kept forever; its ids are Redis's own clock) and the first ids past retention.
+   */
+  private queueRetention(pipe: ChainableCommander): (replies: PipelineReplies) => string[] {
+    const { keys } = this.s;
+    const keep = this.s.config.retention.terminal_ms;
+    pipe.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
+    if (keep === 0) return () => [];
+    const at = pipe.length;
+    pipe.zrangebyscore(keys.ended, '-inf', Date.now() - keep, 'LIMIT', 0, EXPIRE_BATCH);
+    return (replies) => replies[at]![1] as string[];
+  }
+
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
-  private async expireTerminal(): Promise<void> {
+  private async expireTerminal(first: string[]): Promise<void> {
     const keep = this.s.config.retention.terminal_ms;
     const { redis, keys, scripts, log } = this.s;
-    // The completions stream (what onComplete consumers read) keeps as long as the records, and
-    // at most COMPLETIONS_MAX_MS when records are kept forever. Its ids are Redis's own clock.
-    await redis.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
-    if (keep === 0) return;
     const cutoff = Date.now() - keep;
     let removed = 0;
-    for (let i = 0; i < EXPIRE_CALLS && !this.s.stopping; i++) {
-      const ids = await redis.zrangebyscore(keys.ended, '-inf', cutoff, 'LIMIT', 0, EXPIRE_BATCH);
-      if (ids.length === 0) break;
+    let ids = first;
+    for (let i = 0; i < EXPIRE_CALLS && ids.length > 0 && !this.s.stopping; i++) {
       removed += await scripts.expire(ids, cutoff);
       if (ids.length < EXPIRE_BATCH) break;
+      ids = await redis.zrangebyscore(keys.ended, '-inf', cutoff, 'LIMIT', 0, EXPIRE_BATCH);
     }
     if (removed > 0) log.info('removed terminal records past retention', { count: removed });
   }
 
-  /** Hands back the intake lists of distributors that are gone, and prunes dead registry entries. */
-  private async recoverDeadPeers(): Promise<void> {
+  /**
+   * Hands back the intake lists of distributors that are gone, and prunes dead registry entries.
+   * Itself and the workers it hears are alive by definition: only the others are looked up.
+   */
+  private async recoverDeadPeers(intakes: string[], workers: string[], distributors: string[]): Promise<void> {
     const { redis, keys } = this.s;
-    for (const id of await redis.smembers(keys.intakes)) {
-      if (id === this.s.id || (await redis.exists(keys.distributor(id))) === 1) continue;
+    const notMe = (ids: string[]) => ids.filter((id) => id !== this.s.id);
+    const lists = [
+      { ids: notMe(intakes), key: (id: string) => keys.distributor(id) },
+      { ids: workers.filter((id) => !this.s.hears(id)), key: (id: string) => keys.worker(id) },
+      { ids: notMe(distributors), key: (id: string) => keys.distributor(id) },
+    ];
+    if (lists.every((l) => l.ids.length === 0)) return;
+    const pipe = redis.pipeline();
+    for (const l of lists) for (const id of l.ids) pipe.exists(l.key(id));
+    const rows = throwFirstError(await pipe.exec());
+    let i = 0;
+    const [goneIntakes, goneWorkers, goneDistributors] = lists.map((l) => l.ids.filter(() => rows[i++]![1] === 0));
+    for (const id of goneIntakes!) {
       await this.intake.handBack(id);
       await redis.srem(keys.intakes, id);
     }
-    for (const [set, key] of [
-      [keys.workers, (w: string) => keys.worker(w)],
-      [keys.distributors, (d: string) => keys.distributor(d)],
-    ] as const) {
-      const members = await redis.smembers(set);
-      if (members.length === 0) continue;
-      const pipe = redis.pipeline();
-      for (const m of members) pipe.exists(key(m));
-      const rows = (await pipe.exec()) ?? [];
-      const gone = members.filter((_, i) => rows[i]?.[1] === 0);
-      if (gone.length > 0) await redis.srem(set, ...gone);
-    }
+    if (goneWorkers!.length > 0) await redis.srem(keys.workers, ...goneWorkers!);
+    if (goneDistributors!.length > 0) await redis.srem(keys.distributors, ...goneDistributors!);
   }
 }
