@@ -5,7 +5,6 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import selfsigned from 'selfsigned';
 
 export interface GenerateOptions {
   names?: string[];
@@ -23,6 +22,15 @@ export interface GeneratedFiles {
   leaves: Record<string, { cert: string; key: string }>;
 }
 
+/**
+ * selfsigned (and node-forge under it) is loaded only when certificates are made: every daemon
+ * imports this package, and loading it costs each process about 8 MiB of memory.
+ */
+function selfsigned(): typeof import('selfsigned') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('selfsigned') as typeof import('selfsigned');
+}
+
 function validity(days: number, notBefore?: Date, notAfter?: Date) {
   const start = notBefore ?? new Date(Date.now() - 60_000);
   const end = notAfter ?? new Date(start.getTime() + days * 86_400_000);
@@ -30,7 +38,7 @@ function validity(days: number, notBefore?: Date, notAfter?: Date) {
 }
 
 export async function generateCa(commonName = 'taskmesh dev CA', days = 3650): Promise<{ cert: string; key: string }> {
-  const pems = await selfsigned.generate([{ name: 'commonName', value: commonName }], {
+  const pems = await selfsigned().generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
     algorithm: 'sha256',
     ...validity(days),
@@ -43,7 +51,7 @@ export async function generateCa(commonName = 'taskmesh dev CA', days = 3650): P
 }
 
 export async function generateLeaf(name: string, ca: { cert: string; key: string }, opts: GenerateOptions = {}): Promise<{ cert: string; key: string }> {
-  const pems = await selfsigned.generate([{ name: 'commonName', value: name }], {
+  const pems = await selfsigned().generate([{ name: 'commonName', value: name }], {
     keyType: 'ec',
     algorithm: 'sha256',
     ...validity(opts.days ?? 825, opts.notBefore, opts.notAfter),

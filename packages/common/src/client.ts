@@ -2,7 +2,7 @@
  * TaskClient: submit, inspect, wait for and cancel tasks from any process. Speaks only to Redis,
  * so what it does any language can do with the keys of SPEC section 2.
  */
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from './config';
 import { checkFrameSize, validateEnvelope, type EnvelopeInput } from './envelope';
@@ -62,7 +62,7 @@ export class TaskClient {
     const size = Buffer.byteLength(envelope, 'utf8');
     if (size > this.maxBytes)
       throw new TaskmeshError('BAD_ENVELOPE', `envelope is ${size} bytes, over the limit of ${this.maxBytes} (limits.max_message_bytes)`);
-    if (!(await this.scripts.submit(f, envelope, uuidv4()))) throw new TaskmeshError('BAD_ENVELOPE', `task id ${f.id} already exists`);
+    if (!(await this.scripts.submit(f, envelope, randomUUID()))) throw new TaskmeshError('BAD_ENVELOPE', `task id ${f.id} already exists`);
     return f.id;
   }
 

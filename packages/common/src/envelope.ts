@@ -3,7 +3,7 @@
  * it returns the typed fields or the reason the envelope goes to the dead list.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 import { compileChecker, type Problem } from './schema-check';
 import type { EnvelopeFields } from './scripts';
 
@@ -77,7 +77,7 @@ export function validateEnvelope(o: unknown): ParsedEnvelope {
   return {
     ok: true,
     fields: {
-      id: o.id ?? uuidv4(),
+      id: o.id ?? randomUUID(),
       name: o.name,
       config: JSON.stringify(o.config ?? {}),
       max_attempts: o.max_attempts ?? ENVELOPE_DEFAULTS.max_attempts,
