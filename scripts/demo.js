@@ -67,6 +67,22 @@ function start(name, args, env, stdout = 'ignore') {
 }
 
 async function main() {
+  // A signal at any point stops the demo through its own shutdown (the finally below): the bins
+  // are in process groups of their own, so nothing else would stop them.
+  let signalled = null;
+  let onSignal = () => undefined;
+  const interrupted = new Promise((_, reject) => {
+    onSignal = () => reject(new Error('interrupted'));
+  });
+  interrupted.catch(() => undefined);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      // A second signal: at once (the exit handler kills the bins).
+      if (signalled) process.exit(130);
+      signalled = sig;
+      onSignal();
+    });
+  }
   const redis = await redisReachable();
   if (!redis) {
     process.stderr.write(
@@ -104,81 +120,88 @@ async function main() {
   let failed; // set by the try or the catch below
   const ids = [];
   try {
-    const deadline = Date.now() + 15000;
-    while ((procs[0].log().match(/worker connected/g) || []).length < 2) {
-      if (Date.now() > deadline || procs.some((p) => p.child.exitCode !== null)) throw new Error('the distributor did not see both workers connect');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // The watcher connects to every worker itself (mutual TLS, its own certificate) and prints
-    // each task's events as they happen: bars on a terminal, plain lines otherwise.
-    say('starting taskmesh-watch --all --follow (live events straight from the workers)');
-    const watch = start('taskmesh-watch', [bin('watcher', 'taskmesh-watch.js'), '--config', 'config/watcher.json', '--all', '--follow'], env, 'inherit');
-    procs.push(watch);
-    while ((watch.log().match(/watching worker/g) || []).length < 2) {
-      if (Date.now() > deadline + 10000 || watch.child.exitCode !== null) throw new Error(`the watcher did not reach both workers: ${watch.log()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // The web dashboard on config/dashboard.json's port (7070) when it is free, else any free one.
-    const dashPort = process.env.TASKMESH_DASHBOARD_PORT || String(await freePort(7070));
-    const dash = start('dashboard', [bin('common', 'taskmesh.js'), 'dashboard', '--config', 'config/dashboard.json', '--port', dashPort], env, 'pipe');
-    procs.push(dash);
-    let dashOut = '';
-    dash.child.stdout.on('data', (d) => (dashOut += d));
-    while (!/open (\S+)/.test(dashOut)) {
-      if (Date.now() > deadline + 10000 || dash.child.exitCode !== null) throw new Error(`the dashboard did not start: ${dash.log()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // The fragment carries the example token to the page (it never reaches the server's logs).
-    say(`metrics: curl http://127.0.0.1:${metricsPorts[0]}/metrics (distributor), :${metricsPorts[1]} and :${metricsPorts[2]} (workers)`);
-    say(`dashboard: ${/open (\S+)/.exec(dashOut)[1]}#token=${loadConfig('dashboard', join(ROOT, 'config', 'dashboard.json')).dashboard.token}`);
-    const jobs = [
-      ['echo', { hello: 'taskmesh' }, {}],
-      ['wordcount', { text: 'tasks flow from Redis to END over mutual TLS' }, {}],
-      ['sleep', { ms: 3000, steps: 30 }, {}],
-      ['sleep', { ms: 2000, steps: 10 }, {}],
-      ['echo', { n: 42 }, {}],
-      ['fail', { message: 'this one fails on purpose (max_attempts 2)' }, { max_attempts: 2 }],
-    ];
-    const started = Date.now();
-    for (const [name, config, opts] of jobs) {
-      const id = await client.submit(name, config, opts);
-      ids.push(id);
-      say(`submitted ${name.padEnd(9)} ${id}`);
-    }
-    const ends = await Promise.all(
-      ids.map((id) =>
-        client.wait(id, { timeoutMs: 30000 }).then((r) => {
-          const secs = ((Date.now() - started) / 1000).toFixed(1);
-          const what = r.state === 'END' ? JSON.stringify(r.result) : r.error;
-          say(`${secs.padStart(5)}s  ${r.state.padEnd(6)} ${r.name.padEnd(9)} attempts=${r.attempts} worker=${r.worker}  ${what}`);
-          return r;
-        }),
-      ),
-    );
-    const workers = new Set(ends.map((r) => r.worker));
-    say(
-      `${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`,
-    );
-    failed = ends.some((r, i) => (jobs[i][0] === 'fail' ? r.state !== 'FAILED' : r.state !== 'END'));
-    if (KEEP && !failed) {
-      say('--keep: the mesh stays up with a new task every 3 s; Ctrl-C stops it');
-      let stop;
-      const stopped = new Promise((resolve) => (stop = resolve));
-      process.once('SIGINT', () => stop());
-      process.once('SIGTERM', () => stop());
-      const t = setInterval(() => {
-        client.submit('sleep', { ms: 8000 + Math.floor(Math.random() * 8000), steps: 40 }).then(
-          (id) => ids.push(id),
-          () => undefined,
+    await Promise.race([
+      (async () => {
+        const deadline = Date.now() + 15000;
+        while ((procs[0].log().match(/worker connected/g) || []).length < 2) {
+          if (Date.now() > deadline || procs.some((p) => p.child.exitCode !== null)) throw new Error('the distributor did not see both workers connect');
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // The watcher connects to every worker itself (mutual TLS, its own certificate) and prints
+        // each task's events as they happen: bars on a terminal, plain lines otherwise.
+        say('starting taskmesh-watch --all --follow (live events straight from the workers)');
+        const watch = start('taskmesh-watch', [bin('watcher', 'taskmesh-watch.js'), '--config', 'config/watcher.json', '--all', '--follow'], env, 'inherit');
+        procs.push(watch);
+        while ((watch.log().match(/watching worker/g) || []).length < 2) {
+          if (Date.now() > deadline + 10000 || watch.child.exitCode !== null) throw new Error(`the watcher did not reach both workers: ${watch.log()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // The web dashboard on config/dashboard.json's port (7070) when it is free, else any free one.
+        const dashPort = process.env.TASKMESH_DASHBOARD_PORT || String(await freePort(7070));
+        const dash = start('dashboard', [bin('common', 'taskmesh.js'), 'dashboard', '--config', 'config/dashboard.json', '--port', dashPort], env, 'pipe');
+        procs.push(dash);
+        let dashOut = '';
+        dash.child.stdout.on('data', (d) => (dashOut += d));
+        while (!/open (\S+)/.test(dashOut)) {
+          if (Date.now() > deadline + 10000 || dash.child.exitCode !== null) throw new Error(`the dashboard did not start: ${dash.log()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        // The fragment carries the example token to the page (it never reaches the server's logs).
+        say(`metrics: curl http://127.0.0.1:${metricsPorts[0]}/metrics (distributor), :${metricsPorts[1]} and :${metricsPorts[2]} (workers)`);
+        say(`dashboard: ${/open (\S+)/.exec(dashOut)[1]}#token=${loadConfig('dashboard', join(ROOT, 'config', 'dashboard.json')).dashboard.token}`);
+        const jobs = [
+          ['echo', { hello: 'taskmesh' }, {}],
+          ['wordcount', { text: 'tasks flow from Redis to END over mutual TLS' }, {}],
+          ['sleep', { ms: 3000, steps: 30 }, {}],
+          ['sleep', { ms: 2000, steps: 10 }, {}],
+          ['echo', { n: 42 }, {}],
+          ['fail', { message: 'this one fails on purpose (max_attempts 2)' }, { max_attempts: 2 }],
+        ];
+        const started = Date.now();
+        for (const [name, config, opts] of jobs) {
+          const id = await client.submit(name, config, opts);
+          ids.push(id);
+          say(`submitted ${name.padEnd(9)} ${id}`);
+        }
+        const ends = await Promise.all(
+          ids.map((id) =>
+            client.wait(id, { timeoutMs: 30000 }).then((r) => {
+              const secs = ((Date.now() - started) / 1000).toFixed(1);
+              const what = r.state === 'END' ? JSON.stringify(r.result) : r.error;
+              say(`${secs.padStart(5)}s  ${r.state.padEnd(6)} ${r.name.padEnd(9)} attempts=${r.attempts} worker=${r.worker}  ${what}`);
+              return r;
+            }),
+          ),
         );
-      }, 3000);
-      await stopped;
-      clearInterval(t);
-    }
+        const workers = new Set(ends.map((r) => r.worker));
+        say(
+          `${ends.filter((r) => r.state === 'END').length} tasks ended END, ${ends.filter((r) => r.state === 'FAILED').length} FAILED as expected, on ${workers.size} worker(s)`,
+        );
+        failed = ends.some((r, i) => (jobs[i][0] === 'fail' ? r.state !== 'FAILED' : r.state !== 'END'));
+        if (KEEP && !failed) {
+          say('--keep: the mesh stays up with a new task every 3 s; Ctrl-C stops it');
+          // From here a signal ends the examples' phase normally instead of interrupting it.
+          const stopped = new Promise((resolve) => (onSignal = resolve));
+          const t = setInterval(() => {
+            client.submit('sleep', { ms: 8000 + Math.floor(Math.random() * 8000), steps: 40 }).then(
+              (id) => ids.push(id),
+              () => undefined,
+            );
+          }, 3000);
+          await stopped;
+          clearInterval(t);
+        }
+      })(),
+      interrupted,
+    ]);
   } catch (err) {
     failed = true;
-    process.stderr.write(`demo failed: ${err.message}\n`);
-    for (const p of procs) process.stderr.write(`--- ${p.name}\n${p.log()}`);
+    if (signalled) {
+      process.stderr.write(`demo interrupted (${signalled})\n`);
+    } else {
+      process.stderr.write(`demo failed: ${err.message}\n`);
+      for (const p of procs) process.stderr.write(`--- ${p.name}\n${p.log()}`);
+    }
   } finally {
     say('stopping the watcher, the workers and the distributor (SIGTERM)');
     for (const p of procs.slice(1)) p.child.kill('SIGTERM');

@@ -49,7 +49,7 @@ export function subscribeCompletions(
   const consumer = opts.consumer ?? `${hostname()}-${process.pid}`;
   const claimMs = opts.claimMs ?? 30000;
   // XREADGROUP blocks: a connection of its own (no command timeout; ioredis bounds the block).
-  const redis: Redis = createRedis(redisConfig, { name: 'taskmesh-oncomplete', blocking: true });
+  const redis: Redis = createRedis(redisConfig, { name: 'taskmesh-oncomplete', blockMs: BLOCK_MS });
   let stopped = false;
   const report = (err: unknown) => opts.onError?.(err instanceof Error ? err : new Error(String(err)));
 

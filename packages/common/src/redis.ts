@@ -15,8 +15,13 @@ import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { redisTarget, type RedisConfig } from './config';
 
 export interface RedisConnectionOptions {
-  /** A connection for blocking reads (BLMOVE): no command timeout, a blocking-timeout safety net instead. */
-  blocking?: boolean;
+  /**
+   * A connection for blocking reads (BLMOVE, XREADGROUP BLOCK) that block up to this long: no
+   * command timeout, but a blocking timeout of this plus `command_timeout_ms`. That is also the
+   * deadline of a read queued while the connection is down, so it must outlast the block itself:
+   * a read abandoned early would still be held by Redis, delaying the next ones.
+   */
+  blockMs?: number;
   /** Connection name shown by CLIENT LIST. */
   name?: string;
 }
@@ -40,7 +45,7 @@ export function redisOptions(config: RedisConfig, opts: RedisConnectionOptions =
     protocol: 2,
     connectionName: opts.name,
     connectTimeout: Math.max(timeout, 1000),
-    ...(opts.blocking ? { blockingTimeout: timeout, blockingTimeoutGrace: timeout } : { commandTimeout: timeout }),
+    ...(opts.blockMs !== undefined ? { blockingTimeout: opts.blockMs + timeout, blockingTimeoutGrace: timeout } : { commandTimeout: timeout }),
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     enableReadyCheck: true,
@@ -94,8 +99,9 @@ export function clusterOptions(config: RedisConfig, opts: RedisConnectionOptions
       // A master whose host died without a reset (power, network) leaves the socket open and
       // silent for minutes of TCP retries; the client would keep sending that slot's commands
       // there after the cluster promoted a replica. A socket that answers nothing for this long
-      // after a command is dropped, which refreshes the slot map. Above any BLMOVE block (1 s).
-      socketTimeout: Math.max(3 * timeout, 3000),
+      // after a command is dropped, which refreshes the slot map. Above the connection's longest
+      // blocking read (the intake's BLMOVE blocks 5 s) with its grace.
+      socketTimeout: Math.max(3 * timeout, 3000, (opts.blockMs ?? 0) + 2 * timeout),
     },
     // Every node lost: reconnect through the seed nodes, at the same pace as a single server.
     clusterRetryStrategy: backoff,
@@ -140,7 +146,7 @@ function createCluster(config: RedisConfig, opts: RedisConnectionOptions): Redis
     (config.cluster ?? []).map(([host, port]) => ({ host, port })),
     clusterOptions(config, opts),
   );
-  if (!opts.blocking) {
+  if (opts.blockMs === undefined) {
     const timeout = config.command_timeout_ms;
     type Send = (command: { setTimeout(ms: number): void }, ...rest: unknown[]) => unknown;
     const target = cluster as unknown as { sendCommand: Send };

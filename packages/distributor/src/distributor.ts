@@ -23,7 +23,7 @@ import {
   type Redis,
 } from '@taskmesh/common/internal';
 import { Dispatcher } from './dispatch';
-import { Intake } from './intake';
+import { INTAKE_BLOCK_MS, Intake } from './intake';
 import { Requeuer } from './requeue';
 import { DistributorState } from './state';
 import { TaskWatch, type Due } from './watch';
@@ -67,7 +67,7 @@ export class Distributor {
   async start(): Promise<void> {
     const c = this.config;
     this.redis = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}` });
-    this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blocking: true });
+    this.blocking = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-intake`, blockMs: INTAKE_BLOCK_MS });
     this.sub = createRedis(c.redis, { name: `taskmesh-distributor-${c.id}-sub` });
     const gate = new RedisGate((up) => this.onRedisState(up));
     this.s = new DistributorState(
@@ -218,14 +218,17 @@ export class Distributor {
     const pipe = this.redis.pipeline();
     const read = this.s.canSupervise() && this.watch.ownIdle() ? this.watch.queueReads(pipe) : undefined;
     const replies = await this.beat(pipe);
-    if (!replies || !read) return;
-    await this.ownLoop(read(replies));
+    if (!replies) return;
+    // A pass still in progress keeps its own reads; down flags and a backlog are looked at anyway.
+    await this.ownLoop(read ? read(replies) : undefined);
   }
 
   /**
    * Sends `pipe` with the heartbeat's writes queued after what it holds, and keeps alive the
    * workers this distributor hears that lost only their own Redis link. Returns the pipeline's
-   * replies, or nothing when the beat failed (then the gate is down).
+   * replies, or nothing when the beat failed (then the gate is down). A pipeline, not a MULTI:
+   * replies are found by the `length` it had when each part queued, which a MULTI offsets by one;
+   * and the beat's writes need no transaction (presence.ts).
    */
   private async beat(pipe: ChainableCommander): Promise<PipelineReplies | undefined> {
     const c = this.config;

@@ -16,11 +16,11 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const INTAKE_BATCH = 256;
 /**
  * How long one blocking read waits on an empty new-task before asking again. An envelope wakes it
- * at once whatever this is, and stop() disconnects it, so the length only sets what an idle
- * distributor costs Redis (a round trip per read) and how long a read on a connection that hangs
- * silently is waited for (this plus redis.command_timeout_ms, after which ioredis gives it up).
+ * at once whatever this is, and stop() disconnects it, so the length sets what an idle
+ * distributor costs Redis (a round trip per read) and, with the connection's grace
+ * (redis.command_timeout_ms), how long a read on a connection that went silent is waited for.
  */
-const BLOCK_S = 5;
+export const INTAKE_BLOCK_MS = 5000;
 
 export class Intake {
   private stopped = false;
@@ -72,7 +72,7 @@ export class Intake {
         raws = empty ? [] : await scripts.take(this.processing, INTAKE_BATCH);
         if (raws.length === 0) {
           // Bytes, not text: an entry that is not valid UTF-8 must still be found again by LREM.
-          const one = await this.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', BLOCK_S);
+          const one = await this.blocking.blmoveBuffer(keys.newTask, this.processing, 'RIGHT', 'LEFT', INTAKE_BLOCK_MS / 1000);
           raws = one === null ? [] : [one];
         }
         empty = raws.length === 0;

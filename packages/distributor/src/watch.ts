@@ -86,8 +86,14 @@ export class TaskWatch {
       const pipe = redis.pipeline().smembers(keys.assigned).smembers(keys.intakes).smembers(keys.workers).smembers(keys.distributors);
       const ended = this.queueRetention(pipe);
       const read = this.queueReads(pipe);
-      const replies = throwFirstError(await pipe.exec());
-      const [assigned, intakes, workers, distributors] = [0, 1, 2, 3].map((i) => replies[i]![1] as string[]) as [string[], string[], string[], string[]];
+      // Each step takes its own replies and fails on its own error where it used to read them.
+      const replies = (await pipe.exec()) ?? [];
+      const [assigned, intakes, workers, distributors] = throwFirstError(replies.slice(0, 4)).map(([, v]) => v as string[]) as [
+        string[],
+        string[],
+        string[],
+        string[],
+      ];
       await this.checkWorkers(new Set(assigned));
       await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
       // Also here: a retry due is never left waiting on one loop.
@@ -180,10 +186,12 @@ export class TaskWatch {
     const { keys } = this.s;
     const keep = this.s.config.retention.terminal_ms;
     pipe.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
-    if (keep === 0) return () => [];
-    const at = pipe.length;
-    pipe.zrangebyscore(keys.ended, '-inf', Date.now() - keep, 'LIMIT', 0, EXPIRE_BATCH);
-    return (replies) => replies[at]![1] as string[];
+    const trim = pipe.length - 1;
+    if (keep !== 0) pipe.zrangebyscore(keys.ended, '-inf', Date.now() - keep, 'LIMIT', 0, EXPIRE_BATCH);
+    return (replies) => {
+      const rows = throwFirstError(replies.slice(trim, keep === 0 ? trim + 1 : trim + 2));
+      return keep === 0 ? [] : (rows[1]![1] as string[]);
+    };
   }
 
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
