@@ -23,8 +23,8 @@ export interface GeneratedFiles {
 }
 
 /**
- * selfsigned (and node-forge under it) is loaded only when certificates are made: every daemon
- * imports this package, and loading it costs each process about 8 MiB of memory.
+ * selfsigned (and the X.509 libraries under it) is loaded only when certificates are made: every
+ * daemon imports this package, and loading it costs each process several MiB of memory.
  */
 function selfsigned(): typeof import('selfsigned') {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
