@@ -148,8 +148,12 @@ export class TaskWatch {
     // Concurrent calls share the connection's round trips instead of waiting one each.
     await Promise.all(
       due.delayed.map((id, i) => {
-        const name = rows[i]?.[1] as string | null;
-        return name ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
+        const [err, name] = rows[i] ?? [new Error('no reply')];
+        // An error is no answer (a connection dropped in a failover answers every command of the
+        // pipeline with one), not a record that is gone: the entry waits for the next pass.
+        // Dropping it would leave its task QUEUED in no queue, for good.
+        if (err) return undefined;
+        return typeof name === 'string' ? scripts.promote(id, name) : redis.zrem(keys.delayed, id);
       }),
     );
   }
