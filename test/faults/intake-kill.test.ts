@@ -45,19 +45,33 @@ describe('distributor SIGKILL mid-intake', () => {
     const d1 = spawnBin('distributor', ['--config', writeConfig(dir, 'd1', distributorConfig(prefix, await freePort(), { id: 'ik-d1', ...fast }))], {}, 'd1');
     procs.push(d1);
     const processing = keys.intake('ik-d1');
-    const caught = await waitFor(
-      'a batch in flight',
-      async () => {
-        const [held, recorded, left] = await Promise.all([r.llen(processing), r.scard(keys.tasks), r.llen(keys.newTask)]);
-        return held > 0 && recorded > 0 && left > 0 ? { held, recorded, left } : null;
-      },
-      15000,
-      2,
-    );
+    // The kill must land with a batch in the processing list, which is empty for a moment between
+    // one batch recorded and the next one taken. So: catch a batch in flight, freeze the
+    // distributor (SIGSTOP), let what it had already sent reach Redis (two of our own round
+    // trips), and look; kill it if a batch is there, else let it go on and catch another.
+    let caught: { held: number; recorded: number; left: number } | null = null;
+    let frozenHeld = 0;
+    for (let tries = 0; frozenHeld === 0; tries++) {
+      if (tries === 20) throw new Error('never froze the distributor with a batch in its processing list');
+      caught = await waitFor(
+        'a batch in flight',
+        async () => {
+          const [held, recorded, left] = await Promise.all([r.llen(processing), r.scard(keys.tasks), r.llen(keys.newTask)]);
+          return held > 0 && recorded > 0 && left > 0 ? { held, recorded, left } : null;
+        },
+        15000,
+        2,
+      );
+      d1.signal('SIGSTOP');
+      await r.ping();
+      await r.ping();
+      frozenHeld = await r.llen(processing);
+      if (frozenHeld === 0) d1.signal('SIGCONT');
+    }
     d1.signal('SIGKILL');
     await d1.exited;
     const held = await r.llen(processing);
-    console.log(`killed mid-intake: ${caught.recorded} recorded, ${caught.left} still in new-task, ${held} in its processing list at the kill`);
+    console.log(`killed mid-intake: ${caught!.recorded} recorded, ${caught!.left} still in new-task, ${held} in its processing list at the kill`);
     expect(held).toBeGreaterThan(0);
 
     const port = await freePort();
