@@ -24,7 +24,7 @@ export {
   type ScriptName,
   type ReplyOf,
 } from './scripts';
-export { createRedis, closeRedis, redisOptions, type Redis } from './redis';
+export { createRedis, closeRedis, redisOptions, queuePart, throwFirstError, type PipelineReplies, type Redis } from './redis';
 export { listen, connect, Channel, type MeshServer } from './channel';
 export { parseEnvelope, validateEnvelope, EnvelopeSchema, type ParsedEnvelope } from './envelope';
 export { FRAME_SCHEMAS } from './protocol';
@@ -49,7 +49,7 @@ export {
 export { Metrics, SAMPLE_CACHE_MS, type MetricsRole, type MetricsSample, type Sampler, type RequeueCause, type RefusalReason } from './metrics';
 export { peerNames } from './tls';
 export { runMain, exitOnConfigError } from './main';
-export { Presence, HASH_TTL_INTERVALS, throwFirstError, type PipelineReplies } from './presence';
+export { Presence, HASH_TTL_INTERVALS } from './presence';
 export { RedisGate } from './redis-gate';
 // Building blocks for new Store and Queue implementations (docs/architecture.md, "Writing a new implementation").
 export { LeaseHandle, DEFAULT_LEASE_MS, JOB_ID_RE, canonicalJson, checkJobId, cloneJson, leaseMsOf, newToken, type LeaseBackend } from './store/lease';

@@ -4,6 +4,7 @@
  * hash lifetime and the registration writes cannot drift apart between them.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
+import { throwFirstError } from './redis';
 import type { Keys } from './keys';
 
 /** A hash expires when nobody keeps it current for this many health intervals. */
@@ -40,18 +41,17 @@ export class Presence {
   }
 
   /**
-   * Queues the heartbeat's writes on `pipe` (which may carry other commands, so that a tick costs
-   * Redis one round trip) and returns how many it queued. Each write is idempotent and the next
-   * beat repeats them all, so they need no transaction of their own.
+   * Queues the heartbeat's writes on `pipe`, which may carry other commands, so that a tick costs
+   * Redis one round trip (`queuePart` reads them back). Each write is idempotent and the next beat
+   * repeats them all, so they need no transaction of their own.
    */
-  queueBeat(pipe: ChainableCommander, fields: Record<string, string | number>, now = Date.now()): number {
+  queueBeat(pipe: ChainableCommander, fields: Record<string, string | number>, now = Date.now()): void {
     pipe
       .hset(this.hash, { ...fields, id: this.id, updated_at: now })
       .pexpire(this.hash, this.ttlMs)
       .sadd(this.set, this.id);
     // A distributor owns a processing list, which another one recovers once this hash is gone.
     if (this.role === 'distributor') pipe.sadd(this.keys.intakes, this.id);
-    return this.role === 'distributor' ? 4 : 3;
   }
 
   /** Leaves: the hash and the set membership go (a clean exit is not a death). */
@@ -60,15 +60,4 @@ export class Presence {
     if (this.role === 'distributor') m.srem(this.keys.intakes, this.id);
     await m.exec();
   }
-}
-
-/** Replies of a pipeline or transaction, as ioredis gives them. */
-export type PipelineReplies = [error: Error | null, result: unknown][];
-
-/** Throws the first error among `replies` (a pipeline reports errors per command). */
-export function throwFirstError(replies: PipelineReplies | null): PipelineReplies {
-  if (!replies) throw new Error('Redis discarded the transaction');
-  const failed = replies.find(([err]) => err);
-  if (failed) throw failed[0]!;
-  return replies;
 }

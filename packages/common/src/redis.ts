@@ -11,7 +11,7 @@
  * same 'ready' / 'close' events, so it is handed out as one.
  */
 import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import type { ChainableCommander, ClusterOptions, RedisOptions } from 'ioredis';
 import { redisTarget, type RedisConfig } from './config';
 
 export interface RedisConnectionOptions {
@@ -173,3 +173,27 @@ export async function closeRedis(redis: Redis): Promise<void> {
 }
 
 export type { Redis };
+
+/** Replies of a pipeline or transaction, as ioredis gives them. */
+export type PipelineReplies = [error: Error | null, result: unknown][];
+
+/** Throws the first error among `replies` (a pipeline reports errors per command). */
+export function throwFirstError(replies: PipelineReplies | null): PipelineReplies {
+  if (!replies) throw new Error('Redis discarded the transaction');
+  const failed = replies.find(([err]) => err);
+  if (failed) throw failed[0]!;
+  return replies;
+}
+
+/**
+ * One part of a pipeline that several parts share, so that they cost Redis one round trip: `add`
+ * queues the part's commands on `pipe`; the function returned takes the part's own results out
+ * of the pipeline's replies, throwing the first error among them (another part's error is that
+ * part's to handle). A plain pipeline only: a MULTI's `length` counts the MULTI itself.
+ */
+export function queuePart(pipe: ChainableCommander, add: (pipe: ChainableCommander) => void): (replies: PipelineReplies) => unknown[] {
+  const at = pipe.length;
+  add(pipe);
+  const n = pipe.length - at;
+  return (replies) => throwFirstError(replies.slice(at, at + n)).map(([, v]) => v);
+}

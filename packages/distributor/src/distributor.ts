@@ -16,7 +16,7 @@ import {
   closeRedis,
   listen,
   createLogger,
-  throwFirstError,
+  queuePart,
   type MeshServer,
   type PipelineReplies,
   type MetricsSample,
@@ -226,17 +226,14 @@ export class Distributor {
   /**
    * Sends `pipe` with the heartbeat's writes queued after what it holds, and keeps alive the
    * workers this distributor hears that lost only their own Redis link. Returns the pipeline's
-   * replies, or nothing when the beat failed (then the gate is down). A pipeline, not a MULTI:
-   * replies are found by the `length` it had when each part queued, which a MULTI offsets by one;
-   * and the beat's writes need no transaction (presence.ts).
+   * replies, or nothing when the beat failed (then the gate is down).
    */
   private async beat(pipe: ChainableCommander): Promise<PipelineReplies | undefined> {
     const c = this.config;
     try {
-      const at = pipe.length;
-      const n = this.presence.queueBeat(pipe, { host: c.advertise_host, port: this.port });
+      const own = queuePart(pipe, (p) => this.presence.queueBeat(p, { host: c.advertise_host, port: this.port }));
       const replies = (await pipe.exec()) ?? [];
-      throwFirstError(replies.slice(at, at + n));
+      own(replies);
       // A worker that lost only its own Redis link (it said so) stays alive while this
       // distributor hears it; one with Redis writes its own heartbeat, so touching it would only
       // add commands per worker-distributor link.

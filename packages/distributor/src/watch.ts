@@ -11,7 +11,7 @@
  * one attempt twice.
  */
 import type { ChainableCommander } from 'ioredis';
-import { throwFirstError, type PipelineReplies } from '@taskmesh/common/internal';
+import { queuePart, throwFirstError, type PipelineReplies } from '@taskmesh/common/internal';
 import type { DistributorState } from './state';
 import type { Intake } from './intake';
 import type { Requeuer } from './requeue';
@@ -83,17 +83,13 @@ export class TaskWatch {
       const { redis, keys, scripts } = this.s;
       // Everything the pass starts from in one round trip; further reads happen only for peers
       // this distributor does not hear itself, and for work found.
-      const pipe = redis.pipeline().smembers(keys.assigned).smembers(keys.intakes).smembers(keys.workers).smembers(keys.distributors);
+      const pipe = redis.pipeline();
+      const sets = queuePart(pipe, (p) => p.smembers(keys.assigned).smembers(keys.intakes).smembers(keys.workers).smembers(keys.distributors));
       const ended = this.queueRetention(pipe);
       const read = this.queueReads(pipe);
       // Each step takes its own replies and fails on its own error where it used to read them.
       const replies = (await pipe.exec()) ?? [];
-      const [assigned, intakes, workers, distributors] = throwFirstError(replies.slice(0, 4)).map(([, v]) => v as string[]) as [
-        string[],
-        string[],
-        string[],
-        string[],
-      ];
+      const [assigned, intakes, workers, distributors] = sets(replies) as [string[], string[], string[], string[]];
       await this.checkWorkers(new Set(assigned));
       await scripts.pruneAssigned(assigned.filter((w) => !this.s.hears(w)));
       // Also here: a retry due is never left waiting on one loop.
@@ -113,7 +109,7 @@ export class TaskWatch {
   private async readIndexes(): Promise<Due> {
     const pipe = this.s.redis.pipeline();
     const read = this.queueReads(pipe);
-    return read(throwFirstError(await pipe.exec()));
+    return read((await pipe.exec()) ?? []);
   }
 
   /**
@@ -122,17 +118,16 @@ export class TaskWatch {
    */
   queueReads(pipe: ChainableCommander): (replies: PipelineReplies) => Due {
     const { keys } = this.s;
-    const at = pipe.length;
-    pipe
-      .srandmember(keys.stopped, INDEX_BATCH)
-      .srandmember(keys.clean, INDEX_BATCH)
-      .zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200)
-      .llen(keys.intake(this.s.id));
+    const part = queuePart(pipe, (p) =>
+      p
+        .srandmember(keys.stopped, INDEX_BATCH)
+        .srandmember(keys.clean, INDEX_BATCH)
+        .zrangebyscore(keys.delayed, '-inf', Date.now(), 'LIMIT', 0, 200)
+        .llen(keys.intake(this.s.id)),
+    );
     return (replies) => {
-      const rows = replies.slice(at, at + 4);
-      for (const [err] of rows) if (err) throw err;
-      const list = (i: number) => (rows[i]?.[1] ?? []) as string[];
-      return { stopped: list(0), clean: list(1), delayed: list(2), held: Number(rows[3]?.[1] ?? 0) };
+      const [stopped, clean, delayed, held] = part(replies) as [string[], string[], string[], number];
+      return { stopped, clean, delayed, held };
     };
   }
 
@@ -189,13 +184,11 @@ export class TaskWatch {
   private queueRetention(pipe: ChainableCommander): (replies: PipelineReplies) => string[] {
     const { keys } = this.s;
     const keep = this.s.config.retention.terminal_ms;
-    pipe.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
-    const trim = pipe.length - 1;
-    if (keep !== 0) pipe.zrangebyscore(keys.ended, '-inf', Date.now() - keep, 'LIMIT', 0, EXPIRE_BATCH);
-    return (replies) => {
-      const rows = throwFirstError(replies.slice(trim, keep === 0 ? trim + 1 : trim + 2));
-      return keep === 0 ? [] : (rows[1]![1] as string[]);
-    };
+    const part = queuePart(pipe, (p) => {
+      p.xtrim(keys.completed, 'MINID', '~', String(Date.now() - (keep === 0 ? COMPLETIONS_MAX_MS : Math.min(keep, COMPLETIONS_MAX_MS))));
+      if (keep !== 0) p.zrangebyscore(keys.ended, '-inf', Date.now() - keep, 'LIMIT', 0, EXPIRE_BATCH);
+    });
+    return (replies) => (part(replies)[1] as string[] | undefined) ?? [];
   }
 
   /** Retention: terminal records leave `retention.terminal_ms` after they ended (0 keeps them). */
