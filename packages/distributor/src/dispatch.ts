@@ -151,9 +151,7 @@ export class Dispatcher {
     const held: Array<{ w: WorkerLink; id: string }> = [];
     const out: Handover[] = [];
     for (const t of tasks) {
-      // heldDown, not isFlagged: looking must not clear an expired flag, whose expiry the
-      // own-tasks loop turns into a dispatch run.
-      const w = leastLoaded(links.filter((c) => c.canTakeWork && c.tasks.includes(t.name) && !s.heldDown(c.id)));
+      const w = leastLoaded(links.filter((c) => c.canTakeWork && c.tasks.includes(t.name) && !s.isFlagged(c.id)));
       if (!w) {
         for (const h of held) h.w.settled(h.id);
         return undefined;

@@ -55,23 +55,19 @@ export class DistributorState {
     this.flagged.set(workerId, untilMs);
   }
 
-  /** Whether a worker is held as down now, without clearing an expired flag (expireFlags does). */
-  heldDown(workerId: string): boolean {
-    return (this.flagged.get(workerId) ?? 0) > Date.now();
-  }
-
+  /** Whether a worker is held as down now. Looking clears nothing: expireFlags does. */
   isFlagged(workerId: string): boolean {
-    const until = this.flagged.get(workerId);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.flagged.delete(workerId);
-    return false;
+    return (this.flagged.get(workerId) ?? 0) > Date.now();
   }
 
   /** Clears flags whose hold ran out, so the worker can take work again; true if one did. */
   expireFlags(): boolean {
     let cleared = false;
-    for (const id of [...this.flagged.keys()]) if (!this.isFlagged(id)) cleared = true;
+    for (const id of [...this.flagged.keys()]) {
+      if (this.isFlagged(id)) continue;
+      this.flagged.delete(id);
+      cleared = true;
+    }
     return cleared;
   }
 
