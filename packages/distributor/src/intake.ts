@@ -4,7 +4,8 @@
  * new-task holds envelopes they move and are recorded many at a time (one script call each way
  * per batch); only an empty list is waited on with a blocking read. An envelope is never lost
  * between the two steps: whatever is left in a processing list is re-read, or handed back to
- * `new-task` by any distributor once its owner is gone. One batch is in flight at a time, so memory stays flat under any backlog.
+ * `new-task` by any distributor once its owner is gone. One batch is in flight at a time, so
+ * memory stays flat under any backlog.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseEnvelope, type IntakeItem, type Redis } from '@taskmesh/common/internal';

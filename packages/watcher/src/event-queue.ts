@@ -1,8 +1,35 @@
+/**
+ * The one consumer waiting on an empty queue, if any: a push hands its item over directly, and
+ * closing an empty queue hands over `undefined`. Shared by the queues below and in watch-queue.ts.
+ */
+export class Handoff<T> {
+  private waiter: ((v: T | undefined) => void) | undefined;
+
+  /** Gives `v` to the waiting consumer; false when none waits. */
+  give(v: T | undefined): boolean {
+    const w = this.waiter;
+    if (!w) return false;
+    this.waiter = undefined;
+    w(v);
+    return true;
+  }
+
+  /** `fn` is the waiting consumer from now on. */
+  park(fn: (v: T | undefined) => void): void {
+    this.waiter = fn;
+  }
+
+  /** `fn` stops waiting (a timeout or an abort), unless another consumer took its place. */
+  unpark(fn: (v: T | undefined) => void): void {
+    if (this.waiter === fn) this.waiter = undefined;
+  }
+}
+
 /** A small unbounded async queue: producers push, one consumer awaits `shift`. */
 export class AsyncQueue<T> {
   private items: T[] = [];
   private head = 0;
-  private waiter: ((v: T | undefined) => void) | undefined;
+  private readonly handoff = new Handoff<T>();
   private closed = false;
 
   get size(): number {
@@ -10,24 +37,14 @@ export class AsyncQueue<T> {
   }
 
   push(v: T): void {
-    if (this.closed) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(v);
-      return;
-    }
+    if (this.closed || this.handoff.give(v)) return;
     this.items.push(v);
   }
 
   /** No more items: a pending and every later `shift` resolves undefined once drained. */
   close(): void {
     this.closed = true;
-    if (this.waiter && this.size === 0) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(undefined);
-    }
+    if (this.size === 0) this.handoff.give(undefined);
   }
 
   /** The next item; undefined when closed and drained, after `timeoutMs`, or when `signal` aborts. */
@@ -48,10 +65,10 @@ export class AsyncQueue<T> {
       const finish = (v: T | undefined): void => {
         if (timer) clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        if (this.waiter === finish) this.waiter = undefined;
+        this.handoff.unpark(finish);
         resolve(v);
       };
-      this.waiter = finish;
+      this.handoff.park(finish);
       if (timeoutMs !== undefined) timer = setTimeout(() => finish(undefined), timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
     });

@@ -13,6 +13,7 @@
  * silently: an existing gap that a dropped event borders absorbs it.
  */
 import type { TaskEvent } from '@taskmesh/common';
+import { Handoff } from './event-queue';
 
 /** Events one `watch()` loop may have waiting, at most. */
 export const WATCH_QUEUE_MAX = 10_000;
@@ -37,7 +38,7 @@ export class WatchQueue {
   private progressFrom: Node | null = null;
   /** Every node before this one is a gap (null: all are). Only moves forward. */
   private eventFrom: Node | null = null;
-  private waiter: ((v: TaskEvent | undefined) => void) | undefined;
+  private readonly handoff = new Handoff<TaskEvent>();
   private closed = false;
   private lostCount = 0;
 
@@ -56,13 +57,7 @@ export class WatchQueue {
   }
 
   push(e: TaskEvent): void {
-    if (this.closed) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(e);
-      return;
-    }
+    if (this.closed || this.handoff.give(e)) return;
     if (isGap(e) && this.last && isGap(this.last.e) && borders(this.last.e, e)) {
       this.last.e.lost = Number(this.last.e.lost) + Number(e.lost);
       return;
@@ -81,11 +76,7 @@ export class WatchQueue {
   /** No more items: a pending and every later `shift` resolves undefined once drained. */
   close(): void {
     this.closed = true;
-    if (this.waiter && this.count === 0) {
-      const w = this.waiter;
-      this.waiter = undefined;
-      w(undefined);
-    }
+    if (this.count === 0) this.handoff.give(undefined);
   }
 
   /** The next event; undefined once closed and drained. */
@@ -96,7 +87,7 @@ export class WatchQueue {
       return Promise.resolve(n.e);
     }
     if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => (this.waiter = resolve));
+    return new Promise((resolve) => this.handoff.park(resolve));
   }
 
   /** Drops one event into a gap, or merges two gaps: `count` falls, or one more event became a gap. */
